@@ -1,0 +1,3 @@
+from seqscore.cli import main
+
+main()

@@ -1,0 +1,143 @@
+"""Every setting of seqscore, declared once as data.
+
+Each ``Setting`` has a name, a type, a default and help text. The same table
+feeds ``Settings.from_env`` (environment variables ``SEQSCORE_<NAME>``), the CLI
+options that override them, ``docs/settings.md`` (checked by a test), and
+``seqscore settings``. Settings are read once at the top (the CLI) and passed
+down; nothing below reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SEQSCORE_"
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _optional_str(text: str) -> str | None:
+    return text or None
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+MiB = 1024 * 1024
+
+SETTINGS: tuple[Setting, ...] = (
+    # -- where things live
+    Setting("data_dir", Path, Path("seqscore-data"),
+            "Folder for the embedded stores, the recipient-hash secret and the session secret."),
+    Setting("state_url", _optional_str, None,
+            "State store URL (accounts, keys, results, jobs, quarantine). Default: SQLite file "
+            "`<data_dir>/state.sqlite3`. PostgreSQL: `postgresql+psycopg://user@host/db`."),
+    Setting("events_url", _optional_str, None,
+            "Event store URL. Default: DuckDB file `<data_dir>/events.duckdb`."),
+    # -- the server
+    Setting("host", str, "127.0.0.1", "Address `seqscore serve` listens on."),
+    Setting("port", int, 8000, "Port `seqscore serve` listens on."),
+    Setting("log_level", str, "info", "Log level: debug, info, warning, error."),
+    # -- time
+    Setting("now", _optional_str, None,
+            "Clock override for tests and demos: an ISO-8601 instant (or a date, meaning "
+            "12:00 UTC) at which the clock stands still. Unset: the system clock."),
+    Setting("settle_minutes", int, 60,
+            "Minutes after the end of a UTC day before the day is closed and can be scored."),
+    # -- API limits
+    Setting("rate_limit_per_minute", int, 600,
+            "Requests per minute allowed per API key and endpoint (SendGrid's X-RateLimit-*)."),
+    Setting("page_limit_max", int, 1000,
+            "Largest `limit` accepted by /v3/engagementquality/subusers/scores (SendGrid: 1000)."),
+    Setting("history_days", int, 90,
+            "How many days back /v3 answers (SendGrid: 90). Our own API reads further."),
+    Setting("auth_cache_seconds", float, 5.0,
+            "How long a verified API key is trusted without re-reading the state store. A "
+            "revocation made through this process takes effect at once; one made through "
+            "another process within this many seconds."),
+    Setting("max_body_bytes", int, 8 * MiB,
+            "Largest request body accepted (413 above it). SendGrid batches are under 1 MiB."),
+    # -- jobs
+    Setting("worker", _parse_bool, True,
+            "Run the job worker and scheduler inside `seqscore serve`."),
+    Setting("worker_batch_size", int, 500, "Jobs a worker claims and computes at once."),
+    Setting("worker_poll_seconds", float, 1.0, "How often an idle worker looks for jobs."),
+    Setting("job_max_attempts", int, 8,
+            "Attempts before a failing job is parked as `failed` (reported, never deleted)."),
+)
+
+_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = Path("seqscore-data")
+    state_url: str | None = None
+    events_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    now: str | None = None
+    settle_minutes: int = 60
+    rate_limit_per_minute: int = 600
+    page_limit_max: int = 1000
+    history_days: int = 90
+    auth_cache_seconds: float = 5.0
+    max_body_bytes: int = 8 * MiB
+    worker: bool = True
+    worker_batch_size: int = 500
+    worker_poll_seconds: float = 1.0
+    job_max_attempts: int = 8
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Defaults, then ``SEQSCORE_*`` variables, then explicit (non-None) overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = environ.get(setting.env)
+            if raw is not None:
+                try:
+                    values[setting.name] = setting.parse(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{setting.env}: {exc}") from exc
+        for name, value in overrides.items():
+            if name not in _BY_NAME:
+                raise TypeError(f"unknown setting {name!r}")
+            if value is not None:
+                values[name] = value
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def resolved_state_url(self) -> str:
+        return self.state_url or f"sqlite:///{(self.data_dir / 'state.sqlite3').resolve()}"
+
+    @property
+    def resolved_events_url(self) -> str:
+        return self.events_url or f"duckdb:///{(self.data_dir / 'events.duckdb').resolve()}"
