@@ -124,3 +124,56 @@ class Job:
     attempts: int
     not_before: dt.datetime
     last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCounts:
+    """One mailbox provider's share of an account's deliveries and opens.
+
+    ``opened_*`` count distinct ``sg_message_id`` of human opens of recipients at
+    this provider; ``delivered_*`` count ``delivered`` events to them.
+    """
+
+    provider: str
+    delivered_short: int
+    opened_short: int
+    delivered_long: int
+    opened_long: int
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCounts:
+    """Everything the scoring model reads about one account on one UTC day.
+
+    The windows are the model's: *short* (default 7 days), *long* (default 30
+    days) and *engagement* (default 90 days), each ending with ``day``
+    (spec/scoring-model.md). Events are de-duplicated on (account, event_id)
+    before counting; distinct counts are exact.
+
+    ``providers`` holds only the model's top providers (default 5) by
+    ``delivered_long`` descending, ties by provider name ascending; providers
+    with no delivery in the long window are never listed.
+    """
+
+    account_id: int
+    day: Day
+    processed_short: int
+    processed_long: int
+    delivered_short: int
+    delivered_long: int
+    #: distinct sg_message_id of human opens in the long window, all providers
+    opened_long: int
+    invalid_bounces_short: int
+    invalid_bounces_long: int
+    block_bounces_short: int
+    block_bounces_long: int
+    spam_reports_short: int
+    spam_reports_long: int
+    #: distinct recipients of human opens or clicks (spam denominator ``openers``)
+    engaged_recipients_short: int
+    engaged_recipients_long: int
+    #: distinct recipients of ``processed`` events in the long window
+    sent_recipients_long: int
+    #: of those, the ones with a human open or a click in the engagement window
+    sent_engaged_recipients: int
+    providers: tuple[ProviderCounts, ...] = ()
