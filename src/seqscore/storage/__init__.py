@@ -1,0 +1,1 @@
+"""Storage: the state store (SQLAlchemy: SQLite or PostgreSQL) and the event store."""

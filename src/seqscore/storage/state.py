@@ -1,0 +1,493 @@
+"""The state store: accounts, API keys, results and the job queue.
+
+One class over SQLAlchemy 2 Core serves both engines the URL can name:
+a SQLite file (the embedded default; WAL, one writer at a time) and PostgreSQL
+(``postgresql+psycopg://…``, shared by many processes). Engine differences stay
+inside this module (upserts, ``FOR UPDATE SKIP LOCKED``). Migrations are applied
+when the store is opened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from seqscore.errors import Conflict, NotFound, Unavailable
+from seqscore.storage import migrate
+from seqscore.storage.state_schema import accounts, api_keys, counters, jobs, results
+from seqscore.types import (
+    METRIC_NAMES,
+    Account,
+    AccountKind,
+    ApiKey,
+    Day,
+    DayResult,
+    Eligibility,
+    Job,
+    JobState,
+)
+
+UTC = dt.UTC
+RESULTS_GENERATION = "results_generation"
+ACCOUNTS_GENERATION = "accounts_generation"
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints,
+    cursor.execute("PRAGMA busy_timeout=10000")  # never corrupt; results are recomputable
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_state_engine(url: str) -> sa.Engine:
+    """An engine for a state-store URL (``sqlite:///path`` or ``postgresql+psycopg://…``)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database:
+            from pathlib import Path
+
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=False)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    raise ValueError(f"unsupported state store URL {url!r}: use sqlite:/// or postgresql+psycopg://")
+
+
+class StateStore:
+    """Accounts, keys, results and jobs. Thread-safe; every method is one transaction."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str) -> StateStore:
+        """Connect and migrate to the newest schema."""
+        engine = create_state_engine(url)
+        try:
+            migrate.upgrade_to_head(engine)
+        except sa.exc.OperationalError as exc:
+            raise Unavailable(f"state store unreachable: {exc.orig}") from exc
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise Unavailable(f"state store unavailable: {exc.orig}") from exc
+
+    # ---------------------------------------------------------------- accounts
+
+    def create_account(
+        self,
+        username: str,
+        *,
+        email: str = "",
+        parent_id: int | None = None,
+        kind: AccountKind = AccountKind.SUBUSER,
+        open_tracking: bool = True,
+        user_id: int | None = None,
+        now: dt.datetime,
+    ) -> Account:
+        """Create an account; ``user_id`` is allocated (max + 1) unless given.
+
+        Raises ``Conflict`` when the username or user_id is taken and
+        ``NotFound`` when the parent does not exist.
+        """
+        for _attempt in range(5):
+            try:
+                with self._tx() as conn:
+                    if parent_id is not None and not conn.execute(
+                        sa.select(accounts.c.user_id).where(accounts.c.user_id == parent_id)
+                    ).first():
+                        raise NotFound(f"parent account {parent_id} does not exist")
+                    taken = conn.execute(
+                        sa.select(accounts.c.user_id).where(accounts.c.username == username)
+                    ).first()
+                    if taken:
+                        raise Conflict(f"username {username!r} is taken")
+                    new_id = user_id
+                    if new_id is None:
+                        new_id = int(conn.execute(
+                            sa.select(sa.func.coalesce(sa.func.max(accounts.c.user_id), 0) + 1)
+                        ).scalar_one())
+                    row = {
+                        "user_id": new_id, "username": username, "email": email,
+                        "parent_id": parent_id, "kind": kind.value,
+                        "open_tracking": open_tracking, "disabled": False,
+                        "created_at": now,
+                    }
+                    conn.execute(accounts.insert().values(**row))
+                    self._bump(conn, ACCOUNTS_GENERATION)
+                    return _account(row)
+            except sa.exc.IntegrityError as exc:
+                if user_id is not None:
+                    raise Conflict(f"user_id {user_id} or username {username!r} is taken") from exc
+                continue  # a concurrent create took the same id: allocate again
+        raise Conflict(f"could not allocate a user_id for {username!r}")
+
+    def get_account(self, user_id: int) -> Account | None:
+        with self._tx() as conn:
+            row = conn.execute(sa.select(accounts).where(accounts.c.user_id == user_id)).first()
+        return _account(row._mapping) if row else None
+
+    def get_account_by_username(self, username: str) -> Account | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(accounts).where(accounts.c.username == username)
+            ).first()
+        return _account(row._mapping) if row else None
+
+    def require_account(self, username: str) -> Account:
+        account = self.get_account_by_username(username)
+        if account is None:
+            raise NotFound(f"no account named {username!r}")
+        return account
+
+    def list_accounts(self) -> list[Account]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(accounts).order_by(accounts.c.user_id)).all()
+        return [_account(r._mapping) for r in rows]
+
+    def list_children(
+        self,
+        parent_id: int,
+        *,
+        after_user_id: int | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        username: str | None = None,
+    ) -> list[Account]:
+        """Children of a parent in numeric ``user_id`` order (keyset or offset paging)."""
+        query = sa.select(accounts).where(accounts.c.parent_id == parent_id)
+        if after_user_id is not None:
+            query = query.where(accounts.c.user_id > after_user_id)
+        if username is not None:
+            query = query.where(accounts.c.username == username)
+        query = query.order_by(accounts.c.user_id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [_account(r._mapping) for r in rows]
+
+    def update_account(
+        self,
+        user_id: int,
+        *,
+        disabled: bool | None = None,
+        open_tracking: bool | None = None,
+        webhook_public_key: str | None = None,
+        clear_webhook_key: bool = False,
+    ) -> Account:
+        values: dict[str, Any] = {}
+        if disabled is not None:
+            values["disabled"] = disabled
+        if open_tracking is not None:
+            values["open_tracking"] = open_tracking
+        if webhook_public_key is not None or clear_webhook_key:
+            values["webhook_public_key"] = webhook_public_key
+        with self._tx() as conn:
+            if values:
+                conn.execute(accounts.update().where(accounts.c.user_id == user_id).values(values))
+                self._bump(conn, ACCOUNTS_GENERATION)
+            row = conn.execute(sa.select(accounts).where(accounts.c.user_id == user_id)).first()
+        if row is None:
+            raise NotFound(f"no account with user_id {user_id}")
+        return _account(row._mapping)
+
+    # -------------------------------------------------------------------- keys
+
+    def insert_key(
+        self,
+        *,
+        key_id: str,
+        account_id: int,
+        name: str,
+        scopes: Iterable[str],
+        secret_sha256: bytes,
+        now: dt.datetime,
+    ) -> ApiKey:
+        row = {
+            "key_id": key_id, "account_id": account_id, "name": name,
+            "scopes": " ".join(sorted(set(scopes))), "secret_sha256": secret_sha256,
+            "revoked": False, "created_at": now,
+        }
+        with self._tx() as conn:
+            conn.execute(api_keys.insert().values(**row))
+        return _key(row)
+
+    def get_key(self, key_id: str) -> tuple[ApiKey, bytes] | None:
+        """A key and its stored secret hash, or None."""
+        with self._tx() as conn:
+            row = conn.execute(sa.select(api_keys).where(api_keys.c.key_id == key_id)).first()
+        if row is None:
+            return None
+        return _key(row._mapping), bytes(row.secret_sha256)
+
+    def list_keys(self, account_id: int) -> list[ApiKey]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(api_keys)
+                .where(api_keys.c.account_id == account_id, api_keys.c.revoked.is_(False))
+                .order_by(api_keys.c.created_at, api_keys.c.key_id)
+            ).all()
+        return [_key(r._mapping) for r in rows]
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        with self._tx() as conn:
+            conn.execute(api_keys.update().where(api_keys.c.key_id == key_id).values(revoked=True))
+            row = conn.execute(sa.select(api_keys).where(api_keys.c.key_id == key_id)).first()
+        if row is None:
+            raise NotFound(f"no API key {key_id!r}")
+        return _key(row._mapping)
+
+    # ----------------------------------------------------------------- results
+
+    def upsert_results(self, day_results: Sequence[DayResult]) -> None:
+        """Write results (insert or replace per account and day) and bump the generation."""
+        if not day_results:
+            return
+        rows = [_result_row(r) for r in day_results]
+        insert = self._insert(results)
+        update_cols = {c: insert.excluded[c] for c in rows[0] if c not in ("account_id", "day")}
+        statement = insert.on_conflict_do_update(
+            index_elements=[results.c.account_id, results.c.day], set_=update_cols
+        )
+        with self._tx() as conn:
+            conn.execute(statement, rows)
+            self._bump(conn, RESULTS_GENERATION)
+
+    def get_results(self, account_id: int, first: Day, last: Day) -> dict[Day, DayResult]:
+        """Stored results of one account for the days in [first, last]."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(results).where(
+                    results.c.account_id == account_id,
+                    results.c.day >= first,
+                    results.c.day <= last,
+                )
+            ).all()
+        return {row.day: _day_result(row._mapping) for row in rows}
+
+    def get_results_for_accounts(
+        self, account_ids: Sequence[int], day: Day
+    ) -> dict[int, DayResult]:
+        """Stored results of several accounts for one day, by account."""
+        if not account_ids:
+            return {}
+        out: dict[int, DayResult] = {}
+        with self._tx() as conn:
+            for start in range(0, len(account_ids), 900):  # stay under bind-parameter limits
+                chunk = list(account_ids[start : start + 900])
+                rows = conn.execute(
+                    sa.select(results).where(results.c.day == day,
+                                             results.c.account_id.in_(chunk))
+                ).all()
+                out.update({row.account_id: _day_result(row._mapping) for row in rows})
+        return out
+
+    def generations(self) -> tuple[int, int]:
+        """(results, accounts) counters: each changes whenever any row of its kind is
+        written, so API processes can cache serialized answers keyed by them."""
+        with self._tx() as conn:
+            values = dict(conn.execute(sa.select(counters.c.name, counters.c.value)).all())
+        return int(values.get(RESULTS_GENERATION, 0)), int(values.get(ACCOUNTS_GENERATION, 0))
+
+    # -------------------------------------------------------------------- jobs
+
+    def enqueue_jobs(self, pairs: Iterable[tuple[int, Day]], *, now: dt.datetime) -> int:
+        """Queue (account, day) computations; a pair already pending is left alone.
+
+        Returns how many new jobs were queued.
+        """
+        rows = [
+            {"account_id": a, "day": d, "state": JobState.PENDING.value, "attempts": 0,
+             "not_before": now, "created_at": now, "updated_at": now}
+            for a, d in sorted(set(pairs))
+        ]
+        if not rows:
+            return 0
+        insert = self._insert(jobs)
+        if self.dialect == "postgresql":
+            statement = insert.on_conflict_do_nothing(
+                index_elements=[jobs.c.account_id, jobs.c.day],
+                index_where=jobs.c.state == JobState.PENDING.value,
+            )
+        else:
+            statement = insert.on_conflict_do_nothing()
+        with self._tx() as conn:
+            before = self._count_pending(conn)
+            conn.execute(statement, rows)
+            return self._count_pending(conn) - before
+
+    def _count_pending(self, conn: sa.Connection) -> int:
+        return int(conn.execute(
+            sa.select(sa.func.count()).select_from(jobs)
+            .where(jobs.c.state == JobState.PENDING.value)
+        ).scalar_one())
+
+    def claim_jobs(
+        self, worker_id: str, limit: int, *, now: dt.datetime, lease: dt.timedelta
+    ) -> list[Job]:
+        """Claim up to ``limit`` due jobs for one worker.
+
+        Due: pending with ``not_before <= now``, or running with a lease older
+        than ``lease`` (its worker died). A pending job whose (account, day) is
+        being computed by a live worker waits, so one result is never written by
+        two computations at once. PostgreSQL claims with ``FOR UPDATE SKIP
+        LOCKED``; SQLite serialises writers, which gives the same guarantee.
+        """
+        expired = now - lease
+        candidate = jobs.alias("candidate")
+        running = jobs.alias("running")
+        live_twin = sa.exists().where(
+            running.c.account_id == candidate.c.account_id,
+            running.c.day == candidate.c.day,
+            running.c.state == JobState.RUNNING.value,
+            running.c.claimed_at > expired,
+            running.c.job_id != candidate.c.job_id,
+        )
+        due = sa.or_(
+            sa.and_(candidate.c.state == JobState.PENDING.value,
+                    candidate.c.not_before <= now, ~live_twin),
+            sa.and_(candidate.c.state == JobState.RUNNING.value,
+                    candidate.c.claimed_at <= expired),
+        )
+        due_ids = (sa.select(candidate.c.job_id).where(due)
+                   .order_by(candidate.c.job_id).limit(limit))
+        if self.dialect == "postgresql":
+            due_ids = due_ids.with_for_update(skip_locked=True, of=candidate)
+        # one UPDATE … RETURNING: atomic on both engines (no read-then-write upgrade)
+        claim = (
+            jobs.update()
+            .where(jobs.c.job_id.in_(due_ids.scalar_subquery()))
+            .values(state=JobState.RUNNING.value, claimed_by=worker_id, claimed_at=now,
+                    attempts=jobs.c.attempts + 1, updated_at=now)
+            .returning(*jobs.c)
+        )
+        with self._tx() as conn:
+            rows = conn.execute(claim).all()
+        return sorted((_job(r._mapping) for r in rows), key=lambda j: j.job_id)
+
+    def complete_jobs(self, job_ids: Sequence[int], *, now: dt.datetime) -> None:
+        if not job_ids:
+            return
+        with self._tx() as conn:
+            conn.execute(jobs.update().where(jobs.c.job_id.in_(list(job_ids))).values(
+                state=JobState.DONE.value, updated_at=now, last_error=None))
+
+    def fail_job(
+        self, job_id: int, error: str, *, now: dt.datetime, retry_at: dt.datetime | None
+    ) -> None:
+        """Record a failure: back to pending at ``retry_at``, or parked as failed if None."""
+        state = JobState.PENDING if retry_at is not None else JobState.FAILED
+        with self._tx() as conn:
+            try:
+                conn.execute(jobs.update().where(jobs.c.job_id == job_id).values(
+                    state=state.value, not_before=retry_at or now, last_error=error[:4000],
+                    updated_at=now, claimed_by=None, claimed_at=None))
+            except sa.exc.IntegrityError:
+                # a newer pending twin exists: it will do the work; park this one
+                conn.execute(jobs.update().where(jobs.c.job_id == job_id).values(
+                    state=JobState.DONE.value, last_error=error[:4000], updated_at=now))
+
+    def list_jobs(self, state: JobState | None = None) -> list[Job]:
+        query = sa.select(jobs).order_by(jobs.c.job_id)
+        if state is not None:
+            query = query.where(jobs.c.state == state.value)
+        with self._tx() as conn:
+            return [_job(r._mapping) for r in conn.execute(query)]
+
+    def purge_done_jobs(self, older_than: dt.datetime) -> int:
+        with self._tx() as conn:
+            result = conn.execute(jobs.delete().where(
+                jobs.c.state == JobState.DONE.value, jobs.c.updated_at < older_than))
+            return int(result.rowcount or 0)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _insert(self, table: sa.Table) -> Any:
+        return (postgresql.insert(table) if self.dialect == "postgresql"
+                else sqlite.insert(table))
+
+    def _bump(self, conn: sa.Connection, name: str) -> None:
+        insert = self._insert(counters).values(name=name, value=1)
+        conn.execute(insert.on_conflict_do_update(
+            index_elements=[counters.c.name], set_={"value": counters.c.value + 1}))
+
+
+# --------------------------------------------------------------- row mapping
+
+
+def _account(row: Any) -> Account:
+    return Account(
+        user_id=int(row["user_id"]), username=row["username"], email=row["email"],
+        parent_id=None if row["parent_id"] is None else int(row["parent_id"]),
+        kind=AccountKind(row["kind"]), open_tracking=bool(row["open_tracking"]),
+        disabled=bool(row["disabled"]), created_at=_utc(row["created_at"]),
+        webhook_public_key=row.get("webhook_public_key"),
+    )
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(
+        key_id=row["key_id"], account_id=int(row["account_id"]), name=row["name"],
+        scopes=frozenset(row["scopes"].split()), revoked=bool(row["revoked"]),
+        created_at=_utc(row["created_at"]),
+    )
+
+
+def _result_row(result: DayResult) -> dict[str, Any]:
+    metrics = result.metrics or {}
+    return {
+        "account_id": result.account_id, "day": result.day, "score": result.score,
+        **{name: metrics.get(name) for name in METRIC_NAMES},
+        "eligibility": result.eligibility.value, "model_version": result.model_version,
+        "computed_at": result.computed_at, "stale": result.stale,
+        "counts_json": json.dumps(dict(result.counts), sort_keys=True),
+        "rates_json": json.dumps({k: list(v) for k, v in result.rates.items()}, sort_keys=True),
+        "explanation_json": json.dumps(result.explanation, sort_keys=True, default=str),
+    }
+
+
+def _day_result(row: Any) -> DayResult:
+    score = row["score"]
+    metrics = None if score is None else {name: int(row[name]) for name in METRIC_NAMES}
+    return DayResult(
+        account_id=int(row["account_id"]), day=row["day"],
+        score=None if score is None else int(score), metrics=metrics,
+        eligibility=Eligibility(row["eligibility"]), model_version=row["model_version"],
+        computed_at=_utc(row["computed_at"]), stale=bool(row["stale"]),
+        counts=json.loads(row["counts_json"]),
+        rates={k: (int(v[0]), int(v[1])) for k, v in json.loads(row["rates_json"]).items()},
+        explanation=json.loads(row["explanation_json"]),
+    )
+
+
+def _job(row: Any) -> Job:
+    return Job(
+        job_id=int(row["job_id"]), account_id=int(row["account_id"]), day=row["day"],
+        state=JobState(row["state"]), attempts=int(row["attempts"]),
+        not_before=_utc(row["not_before"]), last_error=row["last_error"],
+    )
