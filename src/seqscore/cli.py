@@ -74,6 +74,24 @@ def serve(host: str | None, port: int | None, no_worker: bool, data_dir: Path | 
     run(settings)
 
 
+@main.command()
+@data_dir_option
+def worker(data_dir: Path | None) -> None:
+    """Run only the job worker and scheduler (scale-out: next to `serve --no-worker`)."""
+    settings = _settings(data_dir)
+    from seqscore.server import configure_logging
+    from seqscore.service.worker import Worker
+
+    configure_logging(settings)
+    services = _open(settings)
+    try:
+        Worker(services).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        services.close()
+
+
 @main.group(cls=_Group)
 def accounts() -> None:
     """Create and list accounts (parents, subusers, customer accounts)."""

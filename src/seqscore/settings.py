@@ -32,6 +32,10 @@ def _optional_str(text: str) -> str | None:
     return text or None
 
 
+def _optional_path(text: str) -> Path | None:
+    return Path(text) if text else None
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     name: str
@@ -85,6 +89,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("worker_poll_seconds", float, 1.0, "How often an idle worker looks for jobs."),
     Setting("job_max_attempts", int, 8,
             "Attempts before a failing job is parked as `failed` (reported, never deleted)."),
+    Setting("job_lease_seconds", int, 600,
+            "A running job not finished after this long is taken over (its worker died)."),
+    # -- scoring and compute
+    Setting("model", _optional_path, None,
+            "A TOML file overriding the default scoring model (docs/scoring.md). Unset: v1."),
+    Setting("events_memory_limit", str, "1GB", "DuckDB memory limit for the event store."),
+    Setting("events_threads", int, 0, "DuckDB threads for the event store (0: one per core)."),
+    # -- retention
+    Setting("results_retention_days", int, 400,
+            "Days of results kept (our own API reads them; /v3 answers 90)."),
+    Setting("events_retention_days", int, 120,
+            "Days of events kept: the longest window (90) plus a margin for late events."),
+    Setting("quarantine_retention_days", int, 30, "Days rejected events are kept for review."),
 )
 
 _BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -109,6 +126,13 @@ class Settings:
     worker_batch_size: int = 500
     worker_poll_seconds: float = 1.0
     job_max_attempts: int = 8
+    job_lease_seconds: int = 600
+    model: Path | None = None
+    events_memory_limit: str = "1GB"
+    events_threads: int = 0
+    results_retention_days: int = 400
+    events_retention_days: int = 120
+    quarantine_retention_days: int = 30
 
     @classmethod
     def from_env(

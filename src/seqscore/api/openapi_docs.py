@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def _query(name: str, schema: dict[str, Any], *, required: bool, description: str) -> dict[str, Any]:
+def _query(
+    name: str, schema: dict[str, Any], *, required: bool, description: str
+) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": required, "schema": schema,
             "description": description}
 

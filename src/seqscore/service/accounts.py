@@ -74,9 +74,12 @@ class AccountService:
         granted_by: ApiKey | None = None,
     ) -> CreatedKey:
         """A new key for ``account``; a key creating a key cannot grant more than it has."""
-        if granted_by is not None and FULL_ACCESS not in granted_by.scopes:
-            if FULL_ACCESS in scopes or not scopes <= granted_by.scopes:
-                raise Forbidden("access forbidden")
+        if (
+            granted_by is not None
+            and FULL_ACCESS not in granted_by.scopes
+            and (FULL_ACCESS in scopes or not scopes <= granted_by.scopes)
+        ):
+            raise Forbidden("access forbidden")
         new = apikeys.generate()
         key = self._state.insert_key(
             key_id=new.key_id, account_id=account.user_id, name=name, scopes=scopes,

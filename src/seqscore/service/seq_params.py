@@ -55,7 +55,8 @@ def _check_date(
     if day is None:
         return None, FieldError(name, _msg(f'"{name}" invalid'))
     if (today - day).days > history_days:
-        return None, FieldError(name, _msg(f'"{name}" cannot be more than {history_days} days in the past'))
+        return None, FieldError(
+            name, _msg(f'"{name}" cannot be more than {history_days} days in the past'))
     if not future_allowed and day > today:
         return None, FieldError(name, _msg(f'"{name}" cannot be in the future'))
     return day, None

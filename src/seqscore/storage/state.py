@@ -332,20 +332,12 @@ class StateStore:
         if self.dialect == "postgresql":
             statement = insert.on_conflict_do_nothing(
                 index_elements=[jobs.c.account_id, jobs.c.day],
-                index_where=jobs.c.state == JobState.PENDING.value,
+                index_where=sa.text("state = 'pending'"),
             )
         else:
             statement = insert.on_conflict_do_nothing()
         with self._tx() as conn:
-            before = self._count_pending(conn)
-            conn.execute(statement, rows)
-            return self._count_pending(conn) - before
-
-    def _count_pending(self, conn: sa.Connection) -> int:
-        return int(conn.execute(
-            sa.select(sa.func.count()).select_from(jobs)
-            .where(jobs.c.state == JobState.PENDING.value)
-        ).scalar_one())
+            return len(conn.execute(statement.returning(jobs.c.job_id), rows).all())
 
     def claim_jobs(
         self, worker_id: str, limit: int, *, now: dt.datetime, lease: dt.timedelta
@@ -424,6 +416,37 @@ class StateStore:
             result = conn.execute(jobs.delete().where(
                 jobs.c.state == JobState.DONE.value, jobs.c.updated_at < older_than))
             return int(result.rowcount or 0)
+
+    def delete_results_before(self, day: Day) -> int:
+        with self._tx() as conn:
+            deleted = conn.execute(results.delete().where(results.c.day < day)).rowcount
+            if deleted:
+                self._bump(conn, RESULTS_GENERATION)
+            return int(deleted or 0)
+
+    # ---------------------------------------------------------------- counters
+
+    def advance_counter(self, name: str, value: int) -> bool:
+        """Set counter ``name`` to ``value`` if that moves it forward; True if it did.
+
+        Atomic compare-and-set: of many processes advancing to the same value,
+        exactly one gets True (the scheduler's once-a-day guarantee).
+        """
+        with self._tx() as conn:
+            moved = conn.execute(counters.update().where(
+                counters.c.name == name, counters.c.value < value).values(value=value)).rowcount
+            if moved:
+                return True
+            insert = self._insert(counters).values(name=name, value=value)
+            created = conn.execute(
+                insert.on_conflict_do_nothing().returning(counters.c.name)).first()
+            return created is not None
+
+    def counter(self, name: str) -> int | None:
+        with self._tx() as conn:
+            value = conn.execute(sa.select(counters.c.value)
+                                 .where(counters.c.name == name)).scalar()
+        return None if value is None else int(value)
 
     # ----------------------------------------------------------------- helpers
 

@@ -1,0 +1,123 @@
+"""Computing queued (account, day) jobs: claim, aggregate, score, store.
+
+At-least-once: a job is marked done only after its result is written; a job
+whose worker dies is taken over when its lease expires; a failing job is
+retried with exponential backoff and parked as ``failed`` after
+``job_max_attempts``, never dropped. Results are idempotent upserts, so a job
+done twice writes the same row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+from seqscore.clock import Clock
+from seqscore.compute.aggregate import compute_window_counts
+from seqscore.scoring import ScoringModel, score_day, to_day_result
+from seqscore.storage.events import EventStore
+from seqscore.storage.state import StateStore
+from seqscore.types import Account, Day, DayResult, Job
+
+log = logging.getLogger("seqscore.jobs")
+
+BACKOFF_FIRST = dt.timedelta(seconds=10)
+BACKOFF_MAX = dt.timedelta(hours=1)
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """Delay before retry number ``attempts`` (1-based): 10 s, 20 s, 40 s, … at most 1 h."""
+    delay: dt.timedelta = BACKOFF_FIRST * (2 ** max(attempts - 1, 0))
+    return min(delay, BACKOFF_MAX)
+
+
+def compute_results(
+    events: EventStore,
+    model: ScoringModel,
+    accounts: Sequence[Account],
+    days: Sequence[Day],
+    *,
+    computed_at: dt.datetime,
+) -> list[DayResult]:
+    """Results of every (account, day) pair asked for, from the stored events."""
+    if not accounts or not days:
+        return []
+    with events.reading() as table:
+        counts = compute_window_counts(
+            table, sorted(set(days)), sorted({a.user_id for a in accounts}),
+            short_window_days=model.short_window_days,
+            long_window_days=model.long_window_days,
+            engagement_window_days=model.engagement_window_days,
+            top_providers=model.top_providers,
+        )
+    by_id = {a.user_id: a for a in accounts}
+    return [
+        to_day_result(score_day(c, model, open_tracking=by_id[c.account_id].open_tracking),
+                      c.account_id, c.day, computed_at)
+        for c in counts
+    ]
+
+
+class JobRunner:
+    def __init__(
+        self,
+        state: StateStore,
+        events: EventStore,
+        model: ScoringModel,
+        clock: Clock,
+        *,
+        batch_size: int,
+        max_attempts: int,
+        lease: dt.timedelta,
+    ) -> None:
+        self._state = state
+        self._events = events
+        self._model = model
+        self._clock = clock
+        self._batch_size = batch_size
+        self._max_attempts = max_attempts
+        self._lease = lease
+
+    def run_once(self, worker_id: str) -> int:
+        """Claim one batch of due jobs and compute it; returns how many jobs were claimed."""
+        claimed = self._state.claim_jobs(worker_id, self._batch_size, now=self._clock.now(),
+                                         lease=self._lease)
+        if not claimed:
+            return 0
+        try:
+            self._compute(claimed)
+        except Exception as exc:
+            log.exception("computing %d jobs failed", len(claimed))
+            self._fail(claimed, exc)
+        return len(claimed)
+
+    def run_until_idle(self, worker_id: str, *, max_batches: int = 1_000_000) -> int:
+        """Compute due jobs until none is left; returns how many were claimed."""
+        total = 0
+        for _ in range(max_batches):
+            done = self.run_once(worker_id)
+            if done == 0:
+                break
+            total += done
+        return total
+
+    def _compute(self, claimed: list[Job]) -> None:
+        accounts = [a for a in (self._state.get_account(i) for i in {j.account_id for j in claimed})
+                    if a is not None]
+        wanted = {(j.account_id, j.day) for j in claimed}
+        results = compute_results(self._events, self._model, accounts,
+                                  [j.day for j in claimed], computed_at=self._clock.now())
+        self._state.upsert_results([r for r in results if (r.account_id, r.day) in wanted])
+        self._state.complete_jobs([j.job_id for j in claimed], now=self._clock.now())
+
+    def _fail(self, claimed: list[Job], exc: Exception) -> None:
+        now = self._clock.now()
+        for job in claimed:
+            retry_at = now + backoff(job.attempts) if job.attempts < self._max_attempts else None
+            if retry_at is None:
+                log.error("job %s (account %s, %s) failed %d times; parked as failed: %s",
+                          job.job_id, job.account_id, job.day, job.attempts, exc)
+            self._state.fail_job(job.job_id, f"{type(exc).__name__}: {exc}", now=now,
+                                 retry_at=retry_at)
+
