@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,19 +37,29 @@ from seqscore.types import (
 UTC = dt.UTC
 RESULTS_GENERATION = "results_generation"
 ACCOUNTS_GENERATION = "accounts_generation"
+NEXT_USER_ID = "next_user_id"
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy's recipe: let SQLAlchemy, not pysqlite, emit BEGIN (see _sqlite_begin)
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints,
     cursor.execute("PRAGMA busy_timeout=10000")  # never corrupt; results are recomputable
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # A writing transaction takes the write lock up front (IMMEDIATE): upgrading a
+    # read transaction later fails at once with SQLITE_BUSY instead of waiting.
+    write = conn.get_execution_options().get("write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def create_state_engine(url: str) -> sa.Engine:
@@ -61,7 +71,8 @@ def create_state_engine(url: str) -> sa.Engine:
 
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=False)
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
@@ -89,12 +100,18 @@ class StateStore:
         self.engine.dispose()
 
     @contextmanager
-    def _tx(self) -> Iterator[sa.Connection]:
+    def _tx(self, *, write: bool = True) -> Iterator[sa.Connection]:
+        """One transaction; ``write=False`` for read-only ones (no write lock on SQLite)."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(write=write)
+                with conn.begin():
+                    yield conn
         except sa.exc.OperationalError as exc:
             raise Unavailable(f"state store unavailable: {exc.orig}") from exc
+
+    def _read(self) -> AbstractContextManager[sa.Connection]:
+        return self._tx(write=False)
 
     # ---------------------------------------------------------------- accounts
 
@@ -126,11 +143,7 @@ class StateStore:
                     ).first()
                     if taken:
                         raise Conflict(f"username {username!r} is taken")
-                    new_id = user_id
-                    if new_id is None:
-                        new_id = int(conn.execute(
-                            sa.select(sa.func.coalesce(sa.func.max(accounts.c.user_id), 0) + 1)
-                        ).scalar_one())
+                    new_id = user_id if user_id is not None else self._next_user_id(conn)
                     row = {
                         "user_id": new_id, "username": username, "email": email,
                         "parent_id": parent_id, "kind": kind.value,
@@ -146,13 +159,25 @@ class StateStore:
                 continue  # a concurrent create took the same id: allocate again
         raise Conflict(f"could not allocate a user_id for {username!r}")
 
+    def _next_user_id(self, conn: sa.Connection) -> int:
+        """Allocate a user_id: a counter row whose lock serialises concurrent creators,
+        kept above any id given explicitly."""
+        conn.execute(self._insert(counters).values(name=NEXT_USER_ID, value=0)
+                     .on_conflict_do_nothing())
+        highest = sa.select(sa.func.coalesce(sa.func.max(accounts.c.user_id), 0) + 1)
+        greatest = sa.func.greatest if self.dialect == "postgresql" else sa.func.max
+        return int(conn.execute(
+            counters.update().where(counters.c.name == NEXT_USER_ID)
+            .values(value=greatest(counters.c.value + 1, highest.scalar_subquery()))
+            .returning(counters.c.value)).scalar_one())
+
     def get_account(self, user_id: int) -> Account | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(accounts).where(accounts.c.user_id == user_id)).first()
         return _account(row._mapping) if row else None
 
     def get_account_by_username(self, username: str) -> Account | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 sa.select(accounts).where(accounts.c.username == username)
             ).first()
@@ -165,7 +190,7 @@ class StateStore:
         return account
 
     def list_accounts(self) -> list[Account]:
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(sa.select(accounts).order_by(accounts.c.user_id)).all()
         return [_account(r._mapping) for r in rows]
 
@@ -187,7 +212,7 @@ class StateStore:
         query = query.order_by(accounts.c.user_id).offset(offset)
         if limit is not None:
             query = query.limit(limit)
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(query).all()
         return [_account(r._mapping) for r in rows]
 
@@ -239,14 +264,14 @@ class StateStore:
 
     def get_key(self, key_id: str) -> tuple[ApiKey, bytes] | None:
         """A key and its stored secret hash, or None."""
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(api_keys).where(api_keys.c.key_id == key_id)).first()
         if row is None:
             return None
         return _key(row._mapping), bytes(row.secret_sha256)
 
     def list_keys(self, account_id: int) -> list[ApiKey]:
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(api_keys)
                 .where(api_keys.c.account_id == account_id, api_keys.c.revoked.is_(False))
@@ -280,7 +305,7 @@ class StateStore:
 
     def get_results(self, account_id: int, first: Day, last: Day) -> dict[Day, DayResult]:
         """Stored results of one account for the days in [first, last]."""
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(results).where(
                     results.c.account_id == account_id,
@@ -297,7 +322,7 @@ class StateStore:
         if not account_ids:
             return {}
         out: dict[int, DayResult] = {}
-        with self._tx() as conn:
+        with self._read() as conn:
             for start in range(0, len(account_ids), 900):  # stay under bind-parameter limits
                 chunk = list(account_ids[start : start + 900])
                 rows = conn.execute(
@@ -310,7 +335,7 @@ class StateStore:
     def generations(self) -> tuple[int, int]:
         """(results, accounts) counters: each changes whenever any row of its kind is
         written, so API processes can cache serialized answers keyed by them."""
-        with self._tx() as conn:
+        with self._read() as conn:
             values = dict(conn.execute(sa.select(counters.c.name, counters.c.value)).all())
         return int(values.get(RESULTS_GENERATION, 0)), int(values.get(ACCOUNTS_GENERATION, 0))
 
@@ -408,7 +433,7 @@ class StateStore:
         query = sa.select(jobs).order_by(jobs.c.job_id)
         if state is not None:
             query = query.where(jobs.c.state == state.value)
-        with self._tx() as conn:
+        with self._read() as conn:
             return [_job(r._mapping) for r in conn.execute(query)]
 
     def purge_done_jobs(self, older_than: dt.datetime) -> int:
@@ -443,7 +468,7 @@ class StateStore:
             return created is not None
 
     def counter(self, name: str) -> int | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             value = conn.execute(sa.select(counters.c.value)
                                  .where(counters.c.name == name)).scalar()
         return None if value is None else int(value)
