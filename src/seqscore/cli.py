@@ -14,7 +14,7 @@ from seqscore import __version__
 from seqscore.errors import SeqscoreError
 from seqscore.service.accounts import parse_scopes
 from seqscore.service.services import Services
-from seqscore.settings import SETTINGS, Settings
+from seqscore.settings import SETTINGS, Settings, settings_markdown
 from seqscore.types import AccountKind
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -178,8 +178,12 @@ def keys_revoke(key_id: str, data_dir: Path | None) -> None:
 
 
 @main.command("settings")
-def settings_command() -> None:
+@click.option("--markdown", is_flag=True, help="Print the table of docs/settings.md.")
+def settings_command(markdown: bool) -> None:
     """Every setting: environment variable, default and meaning."""
+    if markdown:
+        click.echo(settings_markdown(), nl=False)
+        return
     for setting in SETTINGS:
         click.echo(f"{setting.env}  (default: {setting.default})\n    {setting.help}")
 

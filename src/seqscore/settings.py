@@ -165,3 +165,15 @@ class Settings:
     @property
     def resolved_events_url(self) -> str:
         return self.events_url or f"duckdb:///{(self.data_dir / 'events.duckdb').resolve()}"
+
+
+def settings_markdown() -> str:
+    """The settings table of docs/settings.md (kept in sync by a test)."""
+    lines = [
+        "| environment variable | default | meaning |",
+        "|---|---|---|",
+    ]
+    for s in SETTINGS:
+        default = "(unset)" if s.default is None else f"`{s.default}`"
+        lines.append(f"| `{s.env}` | {default} | {s.help} |")
+    return "\n".join(lines) + "\n"
