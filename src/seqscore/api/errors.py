@@ -67,7 +67,7 @@ def internal_error(request: Request, exc: BaseException) -> Response:
     log.error("request %s %s failed (request id %s)", request.method, request.url.path,
               request_id, exc_info=exc)
     return json_response({"errors": [{"message": MSG_INTERNAL}]}, 500,
-                         {"X-Request-Id": request_id})
+                         {**_rate_headers(request), "X-Request-Id": request_id})
 
 
 def install(app: FastAPI) -> None:

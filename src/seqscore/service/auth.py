@@ -122,7 +122,7 @@ def resolve_target(state: StateStore, caller: Caller, on_behalf_of: str | None) 
     prefix, _, rest = value.partition(" ")
     if prefix.lower() == "account-id":
         rest = rest.strip()
-        if not rest.isdigit() or len(rest) > 18:
+        if not (rest.isascii() and rest.isdigit()) or len(rest) > 18:
             raise Forbidden(MSG_FORBIDDEN)
         child = state.get_account(int(rest))
         wanted_kind = AccountKind.CUSTOMER

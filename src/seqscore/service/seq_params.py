@@ -24,6 +24,19 @@ def _msg(text: str) -> str:
     return f"failed to parse request: {text}"
 
 
+def _bounded_int(digits: str) -> int:
+    """A ``-?[0-9]+`` string as an int, clamped to the BIGINT range.
+
+    Clamping first keeps arbitrarily long inputs away from ``int()``, which refuses
+    strings over 4300 digits (a ValueError, i.e. a 500, instead of a 400).
+    """
+    sign = -1 if digits.startswith("-") else 1
+    magnitude = digits.lstrip("-").lstrip("0") or "0"
+    if len(magnitude) > len(str(_BIGINT_MAX)):
+        return sign * _BIGINT_MAX
+    return sign * min(int(magnitude), _BIGINT_MAX)
+
+
 def _parse_day(text: str) -> Day | None:
     if not _DATE_RE.fullmatch(text):
         return None
@@ -94,12 +107,13 @@ def parse_page(
     limit = limit_max
     raw_limit = query.get("limit")
     if raw_limit is not None:
-        if not _SIGNED_INT_RE.fullmatch(raw_limit) or int(raw_limit) > limit_max:
+        value = _bounded_int(raw_limit) if _SIGNED_INT_RE.fullmatch(raw_limit) else None
+        if value is None or value > limit_max:
             errors.append(FieldError("limit", _msg('"limit" invalid')))
-        elif int(raw_limit) <= 0:
+        elif value <= 0:
             errors.append(FieldError("limit", _msg('"limit" must be a positive integer')))
         else:
-            limit = int(raw_limit)
+            limit = value
 
     after: int | None = None
     raw_after = query.get("after_key")
@@ -108,7 +122,7 @@ def parse_page(
             errors.append(FieldError("after_key", _msg('"after_key" invalid')))
         else:
             # user_ids are BIGINTs: a larger key is valid and simply follows them all
-            after = min(int(raw_after), _BIGINT_MAX)
+            after = _bounded_int(raw_after)
 
     if errors:
         raise InvalidInput(errors)
