@@ -92,6 +92,63 @@ def worker(data_dir: Path | None) -> None:
         services.close()
 
 
+@main.command()
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="One UTC day (default: the last closed day).")
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="First day of a range (with --to).")
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Last day of a range (with --from).")
+@click.option("--account", "username", default=None, help="Only this account.")
+@click.option("--all-accounts", is_flag=True, help="Every account (the default without --account).")
+@click.option("--days-per-pass", type=int, default=14, show_default=True,
+              help="Days computed in one aggregation pass.")
+@data_dir_option
+def compute(day: Any, first: Any, last: Any, username: str | None, all_accounts: bool,
+            days_per_pass: int, data_dir: Path | None) -> None:
+    """Compute results now (synchronously), e.g. a backfill after an import."""
+    import datetime as dt
+
+    from tqdm import tqdm
+
+    from seqscore.service.jobs import compute_results
+    from seqscore.service.seq import last_closed_day
+
+    if username and all_accounts:
+        raise click.UsageError("--account and --all-accounts exclude each other")
+    if day and (first or last):
+        raise click.UsageError("--date excludes --from/--to")
+    if bool(first) != bool(last):
+        raise click.UsageError("--from and --to go together")
+    settings = _settings(data_dir)
+    services = _open(settings)
+    try:
+        closed = last_closed_day(services.clock.now(), settings.settle_minutes)
+        if first and last:
+            start, end = first.date(), last.date()
+        else:
+            start = end = day.date() if day else closed
+        if end > closed:
+            raise click.UsageError(f"{end} is not closed yet (last closed day: {closed})")
+        if start > end:
+            raise click.UsageError("--from is after --to")
+        targets = ([services.state.require_account(username)] if username
+                   else services.state.list_accounts())
+        days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+        written = 0
+        with tqdm(total=len(days) * len(targets), unit="result", disable=None) as bar:
+            for i in range(0, len(days), max(days_per_pass, 1)):
+                chunk = days[i : i + days_per_pass]
+                results = compute_results(services.events, services.model, targets, chunk,
+                                          computed_at=services.clock.now())
+                services.state.upsert_results(results)
+                written += len(results)
+                bar.update(len(chunk) * len(targets))
+        _print_json({"results": written, "accounts": len(targets), "from": start, "to": end})
+    finally:
+        services.close()
+
+
 @main.group(cls=_Group)
 def accounts() -> None:
     """Create and list accounts (parents, subusers, customer accounts)."""

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +21,12 @@ import httpx
 import pytest
 import python_http_client
 import sendgrid
-import uvicorn
 from openapi_check import ACCEPTED_BODY, check_response
 from python_http_client.exceptions import HTTPError
 from seq_api_support import day, entry
 
 from conftest import World, require_or_skip
+from live_server import serving
 from seqscore.api.app import create_app
 from seqscore.service.services import Services
 from seqscore.types import Account, AccountKind
@@ -43,30 +39,6 @@ GRANT_INVALID = {"errors": [{"field": None, "message": "The provided authorizati
                                                        "invalid, expired, or revoked"}]}
 UNKNOWN_KEY = "SG." + "Z" * 22 + "." + "q" * 43
 DAYS = (day("2026-11-18"), day("2026-11-19"))
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Run ``app`` under uvicorn on a free loopback port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped during start-up"
-        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
 
 
 def score_for(account: Account, on: Any) -> tuple[int, tuple[int, ...]]:
