@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -17,6 +18,7 @@ from seqscore.settings import Settings
 def in_process_worker(services: Services) -> Callable[[], Awaitable[None]]:
     """Start the worker thread; return the coroutine function that stops it."""
     worker = Worker(services)
+    freeze_heap()  # the event store and job runner just built live as long as the process
     worker.start()
 
     async def stop() -> None:
@@ -34,10 +36,24 @@ def configure_logging(settings: Settings) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def freeze_heap() -> None:
+    """Move every object alive now out of the cyclic garbage collector's reach.
+
+    The modules, the app and the stores live as long as the process; left in the
+    collected generations, every full collection walks them all (~150,000
+    objects: tens of milliseconds during which no request is served, which is
+    the /v3 p99). Frozen, a full collection walks only what requests leave
+    behind. Garbage is collected first, so nothing unreachable is kept.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def run(settings: Settings) -> None:
     configure_logging(settings)
     services = Services.open(settings)
     app = create_app(services, background=background_tasks(settings))
+    freeze_heap()
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                     loop="uvloop", http="httptools", access_log=False, server_header=False,

@@ -9,9 +9,13 @@ being asked for.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
 class AnswerCache:
@@ -40,3 +44,52 @@ class AnswerCache:
             while self._bytes > self._max_bytes:
                 _, evicted = self._entries.popitem(last=False)
                 self._bytes -= len(evicted)
+
+
+class SharedRead(Generic[T]):
+    """``await shared()`` returns ``read()``, one call shared by requests asking together.
+
+    The answer cache is keyed by the state store's generations, read on every
+    request: under load that query is most of a cached answer's cost. Here a
+    caller does not read at once: the read is scheduled behind the requests
+    already queued on the event loop, and those that ask before it runs join it.
+    Every caller therefore gets a value read *after* it asked, exactly as fresh
+    as a read of its own (a write committed before a request asks is always
+    seen), while requests that arrive together cost one query.
+    """
+
+    def __init__(self, read: Callable[[], T]) -> None:
+        self._read = read
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiters: list[asyncio.Future[T]] | None = None  # of the read not yet started
+
+    async def __call__(self) -> T:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            if self._waiters is not None and self._loop is loop:
+                self._waiters.append(waiter)
+            else:
+                self._loop, self._waiters = loop, [waiter]
+                loop.call_soon(self._run, self._waiters)
+        return await waiter
+
+    def _run(self, waiters: list[asyncio.Future[T]]) -> None:
+        with self._lock:
+            if self._waiters is waiters:
+                self._waiters = None  # from here on, a caller needs a new read
+        try:
+            value = self._read()
+        except Exception as exc:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+        except BaseException:
+            for waiter in waiters:
+                waiter.cancel()
+            raise
+        else:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(value)

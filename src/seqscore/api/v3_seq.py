@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from seqscore.api.answer_cache import AnswerCache
+from seqscore.api.answer_cache import AnswerCache, SharedRead
 from seqscore.api.openapi_docs import SEQ_PAGE_PARAMS, SEQ_RANGE_PARAMS, seq_responses
 from seqscore.api.responses import raw_json
 from seqscore.errors import Forbidden
@@ -44,6 +44,7 @@ def authorize(services: Services, request: Request, endpoint: str, scope: str) -
 def router(services: Services) -> APIRouter:
     api = APIRouter()
     cache = AnswerCache()
+    generations = SharedRead(lambda: services.state.generations())
     settings = services.settings
     seq = services.seq
 
@@ -57,7 +58,7 @@ def router(services: Services) -> APIRouter:
                              history_days=settings.history_days)
         headers = request.state.rate.headers()
         last = min(params.last, seq.last_closed_day())
-        key = ("scores", target.user_id, params.first, last, services.state.generations())
+        key = ("scores", target.user_id, params.first, last, await generations())
         body = cache.get(key)
         if body is None:
             answer = seq.account_scores(target, params.first, params.last)
@@ -81,7 +82,7 @@ def router(services: Services) -> APIRouter:
                             limit_max=settings.page_limit_max)
         headers = request.state.rate.headers()
         key = ("page", target.user_id, params.day, params.limit, params.after_user_id,
-               params.day <= seq.last_closed_day(), services.state.generations())
+               params.day <= seq.last_closed_day(), await generations())
         body = cache.get(key)
         if body is None:
             answer = seq.children_scores(target, params.day, limit=params.limit,
