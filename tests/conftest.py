@@ -7,11 +7,8 @@ developer's machine without a server they skip with the reason; in CI
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,22 +18,7 @@ from sqlalchemy.engine import make_url
 from seqscore.clock import FrozenClock
 from seqscore.service.services import Services
 from seqscore.settings import Settings
-from seqscore.types import METRIC_NAMES, Account, AccountKind, DayResult, Eligibility
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-POSTGRES_URL = os.environ.get("SEQSCORE_TEST_POSTGRES_URL", "")
-
-#: The instant every test starts at unless it moves the clock: Friday 2026-11-20 12:00 UTC.
-TEST_NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
-
-
-def require_or_skip(available: bool, reason: str) -> None:
-    """Skip with ``reason`` on a developer machine; fail in CI, where it must exist."""
-    if available:
-        return
-    if IN_CI:
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
+from seqscore_testing import POSTGRES_URL, TEST_NOW, World, require_or_skip
 
 
 @pytest.fixture(scope="session")
@@ -98,36 +80,6 @@ def services(settings: Settings, clock: FrozenClock) -> Iterator[Services]:
         yield opened
     finally:
         opened.close()
-
-
-@dataclass
-class World:
-    """Builds accounts, keys and results through the real services."""
-
-    services: Services
-
-    def account(self, username: str, *, parent: Account | None = None,
-                kind: AccountKind = AccountKind.SUBUSER, user_id: int | None = None,
-                open_tracking: bool = True) -> Account:
-        return self.services.accounts.create_account(
-            username, parent=parent, kind=kind, user_id=user_id, open_tracking=open_tracking,
-            email=f"{username}@example.test")
-
-    def key(self, account: Account, scopes: str | None = None) -> str:
-        from seqscore.service.accounts import parse_scopes
-
-        return self.services.accounts.create_key(
-            account, name="test", scopes=parse_scopes(scopes)).api_key
-
-    def result(self, account: Account, day: dt.date, score: int | None = 4,
-               metrics: tuple[int, ...] = (4, 3, 5, 5, 4)) -> DayResult:
-        result = DayResult(
-            account_id=account.user_id, day=day, score=score,
-            metrics=None if score is None else dict(zip(METRIC_NAMES, metrics, strict=True)),
-            eligibility=Eligibility.ELIGIBLE if score is not None else Eligibility.LOW_VOLUME,
-            model_version="test", computed_at=TEST_NOW)
-        self.services.state.upsert_results([result])
-        return result
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from live_server import serving
 
-from conftest import World
+from live_server import serving
 from seqscore.api.app import create_app
 from seqscore.clock import SystemClock
 from seqscore.service.services import Services
 from seqscore.settings import Settings
+from seqscore_testing import World
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 DOC_URL = "http://127.0.0.1:8000"

@@ -43,7 +43,7 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 from starlette.testclient import TestClient
 
-from conftest import require_or_skip
+from seqscore_testing import require_or_skip
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_FILE = REPO_ROOT.parent / "shared" / "reference" / "tsg_seq_v3.yaml"

@@ -20,12 +20,12 @@ import sqlalchemy as sa
 from openapi_check import ValidatingClient
 from sqlalchemy.engine import make_url
 
-from conftest import POSTGRES_URL, TEST_NOW, require_or_skip
 from seqscore.api.app import create_app
 from seqscore.clock import FrozenClock
 from seqscore.service.services import Services
 from seqscore.settings import Settings
 from seqscore.types import Account
+from seqscore_testing import POSTGRES_URL, TEST_NOW, require_or_skip
 
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

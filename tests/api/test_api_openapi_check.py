@@ -22,7 +22,7 @@ from openapi_core import OpenAPI
 from openapi_core.exceptions import OpenAPIError
 from openapi_core.testing import MockRequest, MockResponse
 
-from conftest import IN_CI
+from seqscore_testing import IN_CI
 
 SCORES = "/v3/engagementquality/scores"
 SUBUSERS = "/v3/engagementquality/subusers/scores"

@@ -20,8 +20,8 @@ import pytest
 from openapi_check import ValidatingClient
 from seq_api_support import ENGINES, bearer, client_for, day, entry, module_services
 
-from conftest import World
 from seqscore.types import Account, AccountKind
+from seqscore_testing import World
 
 SCORES = "/v3/engagementquality/scores?from=2026-11-19&to=2026-11-19"
 SUBUSERS = "/v3/engagementquality/subusers/scores?date=2026-11-19"

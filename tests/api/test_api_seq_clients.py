@@ -25,11 +25,11 @@ from openapi_check import ACCEPTED_BODY, check_response
 from python_http_client.exceptions import HTTPError
 from seq_api_support import day, entry
 
-from conftest import World, require_or_skip
 from live_server import serving
 from seqscore.api.app import create_app
 from seqscore.service.services import Services
 from seqscore.types import Account, AccountKind
+from seqscore_testing import World, require_or_skip
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 SCORES = "/v3/engagementquality/scores"

@@ -14,11 +14,11 @@ import pytest
 from openapi_check import ACCEPTED_BODY
 from seq_api_support import bearer, client_for, day, entry
 
-from conftest import World
 from seqscore.clock import FrozenClock
 from seqscore.service.services import Services
 from seqscore.settings import Settings
 from seqscore.types import JobState
+from seqscore_testing import World
 
 SCORES = "/v3/engagementquality/scores"
 SUBUSERS = "/v3/engagementquality/subusers/scores"

@@ -14,11 +14,11 @@ import pytest
 from openapi_check import ValidatingClient
 from seq_api_support import ENGINES, bearer, client_for, day, module_services
 
-from conftest import World
 from seqscore.api.app import create_app
 from seqscore.clock import FrozenClock
 from seqscore.service.services import Services
 from seqscore.settings import Settings
+from seqscore_testing import World
 
 SCORES = "/v3/engagementquality/scores"
 SUBUSERS = "/v3/engagementquality/subusers/scores"

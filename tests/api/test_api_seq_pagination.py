@@ -16,9 +16,9 @@ import pytest
 from openapi_check import ValidatingClient
 from seq_api_support import ENGINES, bearer, client_for, day, entry, module_services
 
-from conftest import TEST_NOW, World
 from seqscore.storage.state_schema import accounts
 from seqscore.types import METRIC_NAMES, Account, AccountKind, DayResult, Eligibility
+from seqscore_testing import TEST_NOW, World
 
 SUBUSERS = "/v3/engagementquality/subusers/scores"
 DATE = day("2026-11-19")

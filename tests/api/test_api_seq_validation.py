@@ -15,8 +15,8 @@ import pytest
 from openapi_check import ACCEPTED_BODY, ValidatingClient
 from seq_api_support import ENGINES, TODAY, bearer, client_for, day, entry, module_services
 
-from conftest import World
 from seqscore.types import Account, AccountKind
+from seqscore_testing import World
 
 SCORES = "/v3/engagementquality/scores"
 SUBUSERS = "/v3/engagementquality/subusers/scores"

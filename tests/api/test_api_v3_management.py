@@ -9,11 +9,11 @@ import pytest
 from openapi_check import ValidatingClient
 from seq_api_support import bearer, client_for, day, entry
 
-from conftest import World
 from seqscore.clock import FrozenClock
 from seqscore.service.services import Services
 from seqscore.settings import Settings
 from seqscore.types import AccountKind
+from seqscore_testing import World
 
 SCORES_OK = "/v3/engagementquality/scores?from=2026-11-19&to=2026-11-19"
 KEY_RE = re.compile(r"SG\.([A-Za-z0-9_-]{22})\.[A-Za-z0-9_-]{43}")

@@ -1,0 +1,61 @@
+"""What tests share besides fixtures: the CI rule, the test clock's instant, World.
+
+Imported by name (``from seqscore_testing import World``) — a unique module name,
+unlike ``conftest``, of which there are several.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+
+import pytest
+
+from seqscore.service.services import Services
+from seqscore.types import METRIC_NAMES, Account, AccountKind, DayResult, Eligibility
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_URL = os.environ.get("SEQSCORE_TEST_POSTGRES_URL", "")
+
+#: The instant every test starts at unless it moves the clock: Friday 2026-11-20 12:00 UTC.
+TEST_NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+
+
+def require_or_skip(available: bool, reason: str) -> None:
+    """Skip with ``reason`` on a developer machine; fail in CI, where it must exist."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@dataclass
+class World:
+    """Builds accounts, keys and results through the real services."""
+
+    services: Services
+
+    def account(self, username: str, *, parent: Account | None = None,
+                kind: AccountKind = AccountKind.SUBUSER, user_id: int | None = None,
+                open_tracking: bool = True) -> Account:
+        return self.services.accounts.create_account(
+            username, parent=parent, kind=kind, user_id=user_id, open_tracking=open_tracking,
+            email=f"{username}@example.test")
+
+    def key(self, account: Account, scopes: str | None = None) -> str:
+        from seqscore.service.accounts import parse_scopes
+
+        return self.services.accounts.create_key(
+            account, name="test", scopes=parse_scopes(scopes)).api_key
+
+    def result(self, account: Account, day: dt.date, score: int | None = 4,
+               metrics: tuple[int, ...] = (4, 3, 5, 5, 4)) -> DayResult:
+        result = DayResult(
+            account_id=account.user_id, day=day, score=score,
+            metrics=None if score is None else dict(zip(METRIC_NAMES, metrics, strict=True)),
+            eligibility=Eligibility.ELIGIBLE if score is not None else Eligibility.LOW_VOLUME,
+            model_version="test", computed_at=TEST_NOW)
+        self.services.state.upsert_results([result])
+        return result
