@@ -1,0 +1,526 @@
+"""The window aggregation: normalised events in, one ``WindowCounts`` per (account, day) out.
+
+One Ibis expression defines it, so the same definition compiles for DuckDB (the
+embedded store) and for PySpark (the scale-out store); the runner at the end
+only executes it and packs rows into ``WindowCounts``. The expression returns
+counts only, never ratios (scoring divides, exactly, in Python), and uses no
+hashes: every distinct count is over the string columns themselves.
+
+How (spec/scoring-model.md, Counts and Windows):
+
+1. Facts. Counted events (processed, delivered, bounces, spam) are de-duplicated
+   on (account_id, event_id) and rolled up per (account, provider, day); human
+   opens are reduced to distinct (account, provider, message, day); recipients
+   to (account, recipient, day) with sent/engaged flags.
+2. Day classes. Days are integer day numbers (days since 1970-01-01 UTC). Two
+   days lying in the same windows of every requested day are interchangeable,
+   so each event's day is replaced by its class's last day (``_day_classes``):
+   one requested day leaves 3 classes of the 90 days read.
+3. Windows, by one of two strategies giving identical results:
+
+   * ``expand`` (few days): each fact is joined to the requested days whose
+     windows hold it, then plain group-bys count. Cost grows with the number of
+     days, so it serves the nightly one-day run.
+   * ``timeline`` (many days, a backfill): every count becomes *deltas* on the
+     day axis whose running sum per account is the count on each day. An
+     additive count ``c`` on day ``d`` adds ``+c`` at ``d`` and ``-c`` at
+     ``d + n`` (window of n days). For a distinct count, a key's fact on ``d``
+     whose next fact is on ``next`` is the key's first fact in the windows
+     ending on ``d .. min(next, d + n) - 1``: ``+1`` at ``d``, ``-1`` at
+     ``min(next, d + n)``. Sent-and-engaged recipients use, between two facts
+     of a recipient, its last sent and last engaged day so far: being in both
+     windows is then an interval test. One pass serves any number of days.
+
+Per-provider counts go the same way per (account, provider), are ranked per
+(account, day) and cut to the top N.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+import ibis
+import pyarrow as pa
+
+from seqscore.types import ProviderCounts, WindowCounts
+
+__all__ = [
+    "ACCOUNT_COUNT_COLUMNS", "EVENTS_TABLE", "EXPAND_MAX_DAYS", "PROVIDER_COUNT_COLUMNS",
+    "Strategy", "WindowSpec", "compute_window_counts", "provider_counts_expr",
+    "window_counts_expr",
+]
+
+#: The event table a backend is read from when the runner is given a backend.
+EVENTS_TABLE = "events"
+#: Per-account counts: the ``WindowCounts`` fields between ``day`` and ``providers``.
+ACCOUNT_COUNT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(WindowCounts))[2:-1]
+#: Per-provider counts: the ``ProviderCounts`` fields after ``provider``.
+PROVIDER_COUNT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ProviderCounts))[1:]
+#: ``auto`` uses ``expand`` up to this many requested days (given as a list), else
+#: ``timeline`` (measured: equal near 3 days, expand 2.5x faster for one day).
+EXPAND_MAX_DAYS = 3
+
+Strategy = Literal["auto", "expand", "timeline"]
+
+# Events in W_engagement(D), any type: which accounts are listed when none are named.
+_PRESENT = "events_engagement"
+# Counted event kinds (rolled-up column -> WindowCounts name stem).
+_KINDS = {"processed": "processed", "delivered": "delivered", "invalid": "invalid_bounces",
+          "block": "block_bounces", "spam": "spam_reports"}
+_EPOCH = dt.date(1970, 1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    """Window lengths in UTC days (each window ends with, and includes, the day
+    scored) and how many providers to keep. Requires 1 <= short <= long <= engagement."""
+
+    short_days: int = 7
+    long_days: int = 30
+    engagement_days: int = 90
+    top_providers: int = 5
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.short_days <= self.long_days <= self.engagement_days:
+            raise ValueError(f"need 1 <= short <= long <= engagement window days: {self}")
+        if self.top_providers < 0:
+            raise ValueError(f"top_providers must be >= 0: {self}")
+
+
+# -- small helpers ------------------------------------------------------------------------
+
+def _flag(condition: Any) -> Any:
+    """1 where ``condition`` is true, 0 where false or null."""
+    return ibis.cases((condition, 1), else_=0)
+
+
+def _union(parts: Iterable[Any]) -> Any:
+    first, *rest = parts
+    return first.union(*rest) if rest else first
+
+
+def _partial(t: Any, keys: Sequence[str], x: Any, columns: Sequence[str], **values: Any) -> Any:
+    """Rows (keys..., x, columns...) summed per (keys, x); columns not in ``values`` are 0."""
+    rows = t.select(*keys, x=x.cast("int64"), **{c: v.cast("int64") for c, v in values.items()})
+    summed = rows.group_by([*keys, "x"]).agg(**{c: rows[c].sum() for c in values})
+    return summed.select(*keys, "x", *[
+        summed[c] if c in values else ibis.literal(0, "int64").name(c) for c in columns])
+
+
+def _totals(parts: Any, keys: Sequence[str], columns: Sequence[str], *, running: bool,
+            keep_max: Sequence[str] = ()) -> Any:
+    """Sum partials per (keys, x); with ``running``, accumulate them over x too.
+
+    ``until`` (running only) is the last day each row's values hold: the day
+    before the key's next x, null on its last row.
+    """
+    agg = parts.group_by([*keys, "x"]).agg(
+        **{c: parts[c].max() for c in keep_max}, **{c: parts[c].sum() for c in columns})
+    if not running:
+        return agg
+    cumulative = ibis.cumulative_window(group_by=list(keys), order_by="x")
+    return agg.mutate(
+        until=agg.x.lead().over(ibis.window(group_by=list(keys), order_by="x")) - 1,
+        **{c: agg[c].sum().over(cumulative) for c in columns},
+    )
+
+
+# -- the requested days, and the events they need ------------------------------------------
+
+def _days_table(days: Any) -> Any:
+    """The requested days as a table (day: date, dn: int64), one row per distinct day."""
+    if isinstance(days, ibis.Table):
+        t = days.select("day").distinct()
+        return t.mutate(dn=t.day.epoch_days().cast("int64"))
+    unique = sorted(set(days))
+    if not unique:
+        raise ValueError("no days requested")
+    return ibis.memtable(pa.table({
+        "day": pa.array(unique, pa.date32()),
+        "dn": pa.array([(d - _EPOCH).days for d in unique], pa.int64()),
+    }))
+
+
+def _day_classes(t: Any, w: WindowSpec) -> Any:
+    """(dn, cn, k) for every day inside the engagement window of some requested day.
+
+    ``k`` is the day's distance to the nearest requested day on or after it.
+    Class boundaries fall on every first day of a window and every day after a
+    requested day, so all days of a class lie in the same windows; ``cn`` is the
+    class's last day.
+    """
+    offsets = ibis.memtable(pa.table({"k": pa.array(range(w.engagement_days), pa.int64())}))
+    read = t.cross_join(offsets)
+    read = read.group_by(dn=read.dn - read.k).agg(k=read.k.min())
+    starts = [t.select(b=t.dn - (n - 1)) for n in (w.short_days, w.long_days, w.engagement_days)]
+    breaks = _union([t.select(b=t.dn + 1), *starts]).distinct()
+    pairs = read.cross_join(breaks)
+    pairs = pairs.filter(pairs.b > pairs.dn)
+    return pairs.group_by(["dn", "k"]).agg(cn=pairs.b.min() - 1)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one expression reads and how. Each ``read`` is its own scan on purpose:
+    a shared filtered event table would be materialised with every column (DuckDB
+    materialises a CTE used twice), which costs more than scanning again."""
+
+    events: Any
+    days: Any
+    t: Any
+    accounts: Sequence[int] | None
+    w: WindowSpec
+    expand: bool
+
+    @property
+    def last_dn(self) -> Any:
+        if isinstance(self.days, ibis.Table):
+            return self.t.dn.max().as_scalar()
+        return ibis.literal((max(self.days) - _EPOCH).days, "int64")
+
+    def read(self, window_days: int, columns: Sequence[str], *where: Any) -> Any:
+        """``columns`` of the events inside some ``window_days``-day window of a
+        requested day, with ``dn`` = their day class and ``k`` (``_day_classes``)."""
+        ev, back = self.events, window_days - 1
+        if isinstance(self.days, ibis.Table):
+            first, last = self.t.day.min().as_scalar(), self.t.day.max().as_scalar()
+        else:
+            first = ibis.literal(min(self.days), "date")
+            last = ibis.literal(max(self.days), "date")
+        predicates = [ev.day >= first - ibis.interval(days=back), ev.day <= last, *where]
+        if self.accounts is not None:
+            predicates.append(ev.account_id.isin(list(self.accounts)))
+        ev = ev.filter(*predicates)
+        ev = ev.select(*columns, day_number=ev.day.epoch_days().cast("int64"))
+        classes = _day_classes(self.t, self.w)
+        classes = classes.filter(classes.k <= back)
+        joined = ev.join(classes, ev.day_number == classes.dn)
+        return joined.select(*columns, dn=classes.cn, k=classes.k)
+
+    def targets(self, facts: Any) -> Any:
+        """``facts`` (with a class ``dn``) once per requested day x whose engagement
+        window holds them, with flags ``s``/``l``: inside the short/long window."""
+        w, t = self.w, self.t
+        cn = _day_classes(t, w).select("cn").distinct()
+        pairs = cn.cross_join(t.select(x="dn"))
+        pairs = pairs.filter(pairs.cn <= pairs.x, pairs.cn > pairs.x - w.engagement_days)
+        pairs = pairs.mutate(s=_flag(pairs.cn > pairs.x - w.short_days),
+                             l=_flag(pairs.cn > pairs.x - w.long_days))
+        joined = facts.join(pairs, facts.dn == pairs.cn)
+        return joined.select(*[c for c in facts.columns if c != "dn"], "x", "s", "l")
+
+
+# -- facts ---------------------------------------------------------------------------------
+
+def _counted_daily(plan: _Plan) -> Any:
+    """Counted events, de-duplicated on (account_id, event_id), per (account, provider, dn).
+
+    A duplicate set keeps, column by column, its least value: deterministic
+    whatever the row order (duplicates are the same event, so they agree).
+    """
+    e = plan.events
+    ev = plan.read(plan.w.long_days, ["account_id", "event_id", "event", "provider",
+                                      "bounce_type", "bounce_class", "status"],
+                   e.event.isin(["processed", "delivered", "spamreport", "bounce"]))
+    is_bounce = ev.event == "bounce"
+    kinds = list(_KINDS)
+    kind = ibis.cases(
+        (ev.event == "processed", kinds.index("processed")),
+        (ev.event == "delivered", kinds.index("delivered")),
+        (ev.event == "spamreport", kinds.index("spam")),
+        (is_bounce & (ev.bounce_type.isnull() | (ev.bounce_type == "bounce"))
+         & ((ev.bounce_class == "Invalid Address")
+            | (ev.bounce_class.isnull() & ev.status.startswith("5.1."))), kinds.index("invalid")),
+        (is_bounce & (ev.bounce_type.isnull() | ev.bounce_type.isin(["bounce", "blocked"]))
+         & ev.bounce_class.isin(["Reputation", "Content"]), kinds.index("block")),
+        else_=None,
+    )
+    t = ev.select("account_id", "event_id", "dn", "provider", kind=kind)
+    t = t.filter(t.kind.notnull())
+    unique = t.group_by(["account_id", "event_id"]).agg(
+        dn=t.dn.min(), kind=t.kind.min(), provider=t.provider.min())
+    return unique.group_by(["account_id", "provider", "dn"]).agg(
+        **{name: unique.count(where=unique.kind == i) for i, name in enumerate(kinds)})
+
+
+def _human_opens(plan: _Plan) -> Any:
+    """Distinct (account, provider, message_id, dn) of human opens with a message id."""
+    e = plan.events
+    t = plan.read(plan.w.long_days, ["account_id", "provider", "message_id"],
+                  e.event == "open", ~e.machine_open.fill_null(False), e.message_id.notnull())
+    return t.select("account_id", "provider", "message_id", "dn").distinct()
+
+
+def _recipient_events(plan: _Plan) -> Any:
+    """Events naming a recipient that was sent to (``processed``, long window) or engaged
+    (human open or click, engagement window), with 0/1 columns ``sent``, ``engaged``."""
+    w, e = plan.w, plan.events
+    ev = plan.read(w.engagement_days, ["account_id", "recipient", "event", "machine_open"],
+                   e.recipient.notnull(), e.event.isin(["processed", "open", "click"]))
+    ev = ev.mutate(
+        sent=_flag((ev.event == "processed") & (ev.k < w.long_days)),
+        engaged=_flag(((ev.event == "open") & ~ev.machine_open.fill_null(False))
+                      | (ev.event == "click")))
+    return ev.filter((ev.sent == 1) | (ev.engaged == 1))
+
+
+# -- strategy expand: facts joined to the days whose windows hold them ----------------------
+
+def _account_expand(plan: _Plan, daily: Any, opens: Any, presence: Any,
+                    columns: Sequence[str]) -> list[Any]:
+    key = ["account_id"]
+    acc = plan.targets(daily)
+    parts = [_partial(acc, key, acc.x, columns, **{
+        f"{name}_{size}": acc[kind] * acc[flag] for kind, name in _KINDS.items()
+        for size, flag in (("short", "s"), ("long", "l"))})]
+    opened = plan.targets(opens)
+    opened = opened.filter(opened.l == 1).select("account_id", "message_id", "x").distinct()
+    parts.append(_partial(opened, key, opened.x, columns, opened_long=ibis.literal(1)))
+    r = plan.targets(_recipient_events(plan))
+    r = r.group_by(["account_id", "recipient", "x"]).agg(
+        sent=(r.sent * r.l).max(), engaged=r.engaged.max(), engaged_s=(r.engaged * r.s).max(),
+        engaged_l=(r.engaged * r.l).max())
+    parts.append(_partial(
+        r, key, r.x, columns, sent_recipients_long=r.sent, engaged_recipients_short=r.engaged_s,
+        engaged_recipients_long=r.engaged_l, sent_engaged_recipients=r.sent * r.engaged))
+    if presence is not None:
+        p = plan.targets(presence).select("account_id", "x").distinct()
+        parts.append(_partial(p, key, p.x, columns, **{_PRESENT: ibis.literal(1)}))
+    return parts
+
+
+def _provider_expand(plan: _Plan, delivered: Any, opens: Any) -> Any:
+    key, cols = ["account_id", "provider"], PROVIDER_COUNT_COLUMNS
+    d = plan.targets(delivered)
+    o = plan.targets(opens)
+    o = o.filter(o.l == 1).group_by([*key, "message_id", "x"]).agg(s=o.s.max())
+    parts = [
+        _partial(d, key, d.x, cols, delivered_short=d.delivered * d.s,
+                 delivered_long=d.delivered * d.l),
+        _partial(o, key, o.x, cols, opened_short=o.s, opened_long=ibis.literal(1)),
+    ]
+    return _totals(_union(parts), key, cols, running=False)
+
+
+# -- strategy timeline: deltas on the day axis, summed up over days --------------------------
+
+def _first_in_window(facts: Any, group: Sequence[str], key: str, windows: dict[str, int],
+                     columns: Sequence[str]) -> list[Any]:
+    """Deltas, per ``group``, of counts of distinct ``key`` over windows of ``windows[col]``
+    days; ``facts`` has one row per (group, key, dn). See the module docstring."""
+    nxt = facts.dn.lead().over(ibis.window(group_by=[*group, key], order_by="dn"))
+    t = facts.select(*group, "dn", nxt=nxt)
+    plus = _partial(t, group, t.dn, columns, **{c: ibis.literal(1) for c in windows})
+    return [plus, *(
+        _partial(t, group, ibis.coalesce(ibis.least(t.nxt, t.dn + n), t.dn + n), columns,
+                 **{c: ibis.literal(-1)})
+        for c, n in windows.items())]
+
+
+def _account_timeline(plan: _Plan, daily: Any, opens: Any, presence: Any,
+                      columns: Sequence[str]) -> list[Any]:
+    w, key = plan.w, ["account_id"]
+    acc = daily.group_by(["account_id", "dn"]).agg(**{k: daily[k].sum() for k in _KINDS})
+    parts = [
+        _partial(acc, key, acc.dn, columns, **{f"{name}_{size}": acc[kind]
+                                               for kind, name in _KINDS.items()
+                                               for size in ("short", "long")}),
+        _partial(acc, key, acc.dn + w.short_days, columns,
+                 **{f"{name}_short": -acc[kind] for kind, name in _KINDS.items()}),
+        _partial(acc, key, acc.dn + w.long_days, columns,
+                 **{f"{name}_long": -acc[kind] for kind, name in _KINDS.items()}),
+    ]
+    messages = opens.select("account_id", "message_id", "dn").distinct()
+    parts += _first_in_window(messages, key, "message_id", {"opened_long": w.long_days},
+                              columns)
+    parts += _recipient_timeline(plan, columns)
+    if presence is not None:
+        parts += [_partial(presence, key, presence.dn, columns, **{_PRESENT: ibis.literal(1)}),
+                  _partial(presence, key, presence.dn + w.engagement_days, columns,
+                           **{_PRESENT: ibis.literal(-1)})]
+    return parts
+
+
+def _recipient_timeline(plan: _Plan, columns: Sequence[str]) -> list[Any]:
+    """Deltas of sent, engaged and sent-and-engaged recipients. Between a recipient's fact
+    on ``dn`` and its next fact, it counts in an n-day window ending on D while
+    D <= (its last qualifying day so far) + n - 1."""
+    w, ev = plan.w, _recipient_events(plan)
+    t = ev.group_by(["account_id", "recipient", "dn"]).agg(
+        sent=ev.sent.max(), engaged=ev.engaged.max())
+    running = ibis.cumulative_window(group_by=["account_id", "recipient"], order_by="dn")
+    ordered = ibis.window(group_by=["account_id", "recipient"], order_by="dn")
+    t = t.select(
+        "account_id", "dn",
+        seg_end=ibis.coalesce(t.dn.lead().over(ordered) - 1, plan.last_dn),
+        last_sent=ibis.cases((t.sent == 1, t.dn), else_=None).max().over(running),
+        last_engaged=ibis.cases((t.engaged == 1, t.dn), else_=None).max().over(running),
+    )
+    sent_end = t.last_sent + (w.long_days - 1)
+    bounds = {
+        "sent_recipients_long": [sent_end],
+        "engaged_recipients_short": [t.last_engaged + (w.short_days - 1)],
+        "engaged_recipients_long": [t.last_engaged + (w.long_days - 1)],
+        "sent_engaged_recipients": [sent_end, t.last_engaged + (w.engagement_days - 1)],
+    }
+    # Engines differ on least() with a null argument; a null bound (never sent or
+    # never engaged so far) must give a null end, i.e. no contribution.
+    t = t.select("account_id", "dn", **{
+        c: ibis.cases((ibis.or_(*(b.isnull() for b in bs)), None),
+                      else_=ibis.least(t.seg_end, *bs))
+        for c, bs in bounds.items()})
+    key = ["account_id"]
+    parts = [_partial(t, key, t.dn, columns, **{c: _flag(t[c] >= t.dn) for c in bounds})]
+    for c in bounds:
+        hit = t.filter(t[c] >= t.dn)
+        parts.append(_partial(hit, key, hit[c] + 1, columns, **{c: ibis.literal(-1)}))
+    return parts
+
+
+def _provider_timeline(plan: _Plan, delivered: Any, opens: Any) -> Any:
+    w, key, cols = plan.w, ["account_id", "provider"], PROVIDER_COUNT_COLUMNS
+    d = delivered
+    parts = [
+        _partial(d, key, d.dn, cols, delivered_short=d.delivered, delivered_long=d.delivered),
+        _partial(d, key, d.dn + w.short_days, cols, delivered_short=-d.delivered),
+        _partial(d, key, d.dn + w.long_days, cols, delivered_long=-d.delivered),
+        *_first_in_window(opens, key, "message_id",
+                          {"opened_short": w.short_days, "opened_long": w.long_days}, cols),
+    ]
+    deltas = _union(parts)
+    run = _totals(deltas.filter(deltas.x <= plan.last_dn), key, cols, running=True)
+    run = run.filter(run.delivered_long > 0)
+    days = plan.t.select(target="dn")
+    until = ibis.coalesce(run.until, plan.last_dn)
+    joined = run.join(days, (days.target >= run.x) & (days.target <= until))
+    return joined.select(*key, x="target", **{c: joined[c] for c in cols})
+
+
+# -- the expressions -----------------------------------------------------------------------
+
+def _plan(events: Any, days: Any, accounts: Sequence[int] | None, windows: WindowSpec,
+          strategy: Strategy) -> _Plan:
+    if strategy not in ("auto", "expand", "timeline"):
+        raise ValueError(f"unknown strategy {strategy!r}")
+    t = _days_table(days)
+    expand = strategy == "expand" or (
+        strategy == "auto" and not isinstance(days, ibis.Table)
+        and len(set(days)) <= EXPAND_MAX_DAYS)
+    return _Plan(events, days, t, accounts, windows, expand)
+
+
+def _ranked_providers(plan: _Plan, daily: Any, opens: Any) -> Any:
+    """Top providers per (account, x): rank 0 has the most long-window deliveries."""
+    delivered = daily.filter(daily.provider.notnull(), daily.delivered > 0).select(
+        "account_id", "provider", "dn", "delivered")
+    opens = opens.filter(opens.provider.notnull())
+    totals = (_provider_expand if plan.expand else _provider_timeline)(plan, delivered, opens)
+    totals = totals.filter(totals.delivered_long > 0)
+    rank = ibis.row_number().over(
+        group_by=["account_id", "x"], order_by=[ibis.desc("delivered_long"), "provider"])
+    ranked = totals.mutate(rank=rank)
+    return ranked.filter(ranked.rank < plan.w.top_providers)
+
+
+def provider_counts_expr(events: Any, days: Any, accounts: Sequence[int] | None,
+                         windows: WindowSpec, *, strategy: Strategy = "auto") -> Any:
+    """Top providers per (account, day): columns account_id, day, rank (0 = most
+    delivered_long; ties by provider name ascending), provider, delivered_short,
+    opened_short, delivered_long, opened_long. Providers without a delivery in the
+    long window, and null providers, are never listed; at most ``top_providers``
+    rows per (account, day). Arguments as for ``window_counts_expr``."""
+    plan = _plan(events, days, accounts, windows, strategy)
+    top = _ranked_providers(plan, _counted_daily(plan), _human_opens(plan))
+    return top.join(plan.t, top.x == plan.t.dn).select(
+        "account_id", "day", "rank", "provider", *PROVIDER_COUNT_COLUMNS)
+
+
+def window_counts_expr(events: Any, days: Any, accounts: Sequence[int] | None,
+                       windows: WindowSpec, *, strategy: Strategy = "auto") -> Any:
+    """One row per requested (account, day) with the columns of ``WindowCounts``.
+
+    ``events``: a table of ``EVENT_SCHEMA``; duplicates of (account_id, event_id)
+    count once. ``days``: UTC dates, as a non-empty list or a table with a ``day``
+    date column. ``accounts``: the accounts to list, each on every requested day
+    even with no events (all counts 0); ``None`` lists, for each day D, every
+    account with at least one event (any type) in the engagement window ending
+    on D. Only events of days inside some requested day's windows are read. All
+    counts are int64 numbers of events, messages or recipients; ``providers`` is
+    a list of structs (provider, rank and the provider counts) in no particular
+    order, empty or null when no provider had a delivery. ``strategy`` picks how
+    windows are summed (module docstring); results never depend on it.
+    """
+    plan = _plan(events, days, accounts, windows, strategy)
+    columns = [*ACCOUNT_COUNT_COLUMNS, *([_PRESENT] if accounts is None else [])]
+    daily, opens = _counted_daily(plan), _human_opens(plan)
+    presence = None
+    if accounts is None:
+        presence = plan.read(windows.engagement_days, ["account_id"]).select(
+            "account_id", "dn").distinct()
+        listed = presence.select("account_id").distinct()
+    else:
+        listed = ibis.memtable(pa.table({
+            "account_id": pa.array(sorted(set(accounts)), pa.int64())}))
+    parts = (_account_expand if plan.expand else _account_timeline)(
+        plan, daily, opens, presence, columns)
+    parts = _union(parts).mutate(target=ibis.literal(0, "int8"))
+    parts = parts.filter(parts.x <= plan.last_dn)
+    # One zero row per wanted (account, day): the totals are read on those rows.
+    spine = listed.cross_join(plan.t.select("dn")).select(
+        "account_id", x="dn", **{c: ibis.literal(0, "int64") for c in columns},
+        target=ibis.literal(1, "int8"))
+    run = _totals(parts.union(spine), ["account_id"], columns, running=not plan.expand,
+                  keep_max=["target"])
+    run = run.filter(run.target == 1)
+    if accounts is None:
+        run = run.filter(run[_PRESENT] > 0)
+    run = run.join(plan.t, run.x == plan.t.dn)
+    top = _ranked_providers(plan, daily, opens)
+    nested = top.group_by(["account_id", "x"]).agg(providers=ibis.struct({
+        "provider": top.provider, "rank": top.rank,
+        **{c: top[c] for c in PROVIDER_COUNT_COLUMNS}}).collect())
+    out = run.left_join(nested, ["account_id", "x"])
+    return out.select("account_id", "day", *ACCOUNT_COUNT_COLUMNS, "providers")
+
+
+def compute_window_counts(
+    source: Any,
+    days: Sequence[dt.date] | ibis.Table,
+    accounts: Sequence[int] | None = None,
+    *,
+    short_window_days: int = 7,
+    long_window_days: int = 30,
+    engagement_window_days: int = 90,
+    top_providers: int = 5,
+    strategy: Strategy = "auto",
+) -> list[WindowCounts]:
+    """Compute ``WindowCounts`` for every requested (account, day), in one query.
+
+    ``source`` is an Ibis backend (its table ``events`` is read) or an Ibis table
+    of ``EVENT_SCHEMA``; ``days`` a sequence of UTC dates or a table with a
+    ``day`` column. Which accounts are listed: see ``window_counts_expr``. Window
+    lengths are in UTC days. The result is sorted by (account_id, day); no days
+    or an empty ``accounts`` give ``[]``.
+    """
+    if not isinstance(days, ibis.Table):
+        days = list(days)
+        if not days:
+            return []
+    if accounts is not None and not accounts:
+        return []
+    spec = WindowSpec(short_window_days, long_window_days, engagement_window_days,
+                      top_providers)
+    events = source if isinstance(source, ibis.Table) else source.table(EVENTS_TABLE)
+    expr = window_counts_expr(events, days, accounts, spec, strategy=strategy)
+    result = []
+    for row in expr.to_pyarrow().to_pylist():
+        nested = sorted(row.pop("providers") or (), key=lambda p: p["rank"])
+        providers = tuple(
+            ProviderCounts(p["provider"], *(p[c] for c in PROVIDER_COUNT_COLUMNS))
+            for p in nested)
+        result.append(WindowCounts(**row, providers=providers))
+    result.sort(key=lambda c: (c.account_id, c.day))
+    return result
