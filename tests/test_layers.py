@@ -15,13 +15,18 @@ LAYERS: dict[str, int] = {
     "scoring": 1,
     "storage": 2, "ingest": 2, "compute": 2, "demo": 2,
     "service": 3,
-    "api": 4, "dashboard": 4,
+    "api": 4,
     "server": 5, "cli": 6, "__main__": 7, "__init__": 0,
 }
 
 
+#: The dashboard is part of the HTTP layer (design.md: "api (routes, auth, dashboard)").
+SAME_UNIT = {"dashboard": "api"}
+
+
 def _unit(module_path: Path) -> str:
-    return module_path.relative_to(SRC).parts[0].removesuffix(".py")
+    unit = module_path.relative_to(SRC).parts[0].removesuffix(".py")
+    return SAME_UNIT.get(unit, unit)
 
 
 def _imports(module_path: Path) -> set[str]:
@@ -37,7 +42,7 @@ def _imports(module_path: Path) -> set[str]:
         for name in names:
             parts = name.split(".")
             if parts[0] == "seqscore" and len(parts) > 1:
-                found.add(parts[1])
+                found.add(SAME_UNIT.get(parts[1], parts[1]))
     return found
 
 

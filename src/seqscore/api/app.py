@@ -16,6 +16,7 @@ from seqscore import __version__
 from seqscore.api import errors, v3_management, v3_seq
 from seqscore.api.limits import BodySizeLimit
 from seqscore.api.responses import json_response
+from seqscore.dashboard import router as dashboard_router
 from seqscore.service.services import Services
 
 #: Started with the app and stopped with it: the in-process worker and scheduler.
@@ -46,6 +47,7 @@ def create_app(services: Services, *, background: list[BackgroundTask] | None = 
     errors.install(app)
     app.include_router(v3_seq.router(services))
     app.include_router(v3_management.router(services))
+    app.include_router(dashboard_router(services))
 
     @app.get("/api/v1/health", tags=["operations"])
     async def health(request: Request) -> Response:
