@@ -52,6 +52,7 @@ def freeze_heap() -> None:
 def run(settings: Settings) -> None:
     configure_logging(settings)
     services = Services.open(settings)
+    _ = services.ingest  # the server owns the event store (one writer process) from the start
     app = create_app(services, background=background_tasks(settings))
     freeze_heap()
     try:

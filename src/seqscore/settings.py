@@ -32,8 +32,18 @@ def _optional_str(text: str) -> str | None:
     return text or None
 
 
+def _optional_int(text: str) -> int | None:
+    return int(text) if text.strip() else None
+
+
 def _optional_path(text: str) -> Path | None:
     return Path(text) if text else None
+
+
+def _rate_limit_store(text: str) -> str:
+    if text not in ("auto", "memory", "state"):
+        raise ValueError(f"not one of auto, memory, state: {text!r}")
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +68,9 @@ SETTINGS: tuple[Setting, ...] = (
             "State store URL (accounts, keys, results, jobs, quarantine). Default: SQLite file "
             "`<data_dir>/state.sqlite3`. PostgreSQL: `postgresql+psycopg://user@host/db`."),
     Setting("events_url", _optional_str, None,
-            "Event store URL. Default: DuckDB file `<data_dir>/events.duckdb`."),
+            "Event store URL. Default: DuckDB file `<data_dir>/events.duckdb`. Scale-out: a "
+            "Parquet lake, `parquet:///shared/folder` or an object store such as "
+            "`s3://bucket/prefix` (docs/scale-out.md)."),
     # -- the server
     Setting("host", str, "127.0.0.1", "Address `seqscore serve` listens on."),
     Setting("port", int, 8000, "Port `seqscore serve` listens on."),
@@ -72,6 +84,10 @@ SETTINGS: tuple[Setting, ...] = (
     # -- API limits
     Setting("rate_limit_per_minute", int, 600,
             "Requests per minute allowed per API key and endpoint (SendGrid's X-RateLimit-*)."),
+    Setting("rate_limit_store", _rate_limit_store, "auto",
+            "Where requests are counted: `memory` (per process), `state` (in the state store, "
+            "one UPSERT per request: the limit holds across every API process), or `auto`: "
+            "`state` when the state store is PostgreSQL, else `memory`."),
     Setting("page_limit_max", int, 1000,
             "Largest `limit` accepted by /v3/engagementquality/subusers/scores (SendGrid: 1000)."),
     Setting("history_days", int, 90,
@@ -82,6 +98,23 @@ SETTINGS: tuple[Setting, ...] = (
             "another process within this many seconds."),
     Setting("max_body_bytes", int, 8 * MiB,
             "Largest request body accepted (413 above it). SendGrid batches are under 1 MiB."),
+    # -- ingest
+    Setting("raw_cap_bytes", int, 4096,
+            "Largest `raw` column of a stored event: UTF-8 bytes of its other fields (custom "
+            "args...) as JSON; fields that do not fit are left out. 0 keeps none."),
+    Setting("webhook_max_age_seconds", int, 600,
+            "Replay window of signed webhooks: the `X-Twilio-Email-Event-Webhook-Timestamp` "
+            "must be within this many seconds of now. 0: any age."),
+    Setting("batch_keys_retention_days", int, 7,
+            "Days a stored batch is remembered by its digest, so that a retried batch is "
+            "recognised at write time and not stored again (SendGrid retries for 24 hours)."),
+    Setting("ingest_processes", _optional_int, None,
+            "Worker processes that parse webhook bodies of 64 KiB or more (and import "
+            "chunks), so that every core parses; 0: in the process itself. Unset: one per "
+            "core on a machine with more than one."),
+    Setting("events_compact_minutes", int, 60,
+            "How often the scheduler removes copies of events posted again in a different "
+            "batch (among the days that received events since its last pass). 0: never."),
     # -- jobs
     Setting("worker", _parse_bool, True,
             "Run the job worker and scheduler inside `seqscore serve`."),
@@ -96,6 +129,18 @@ SETTINGS: tuple[Setting, ...] = (
             "A TOML file overriding the default scoring model (docs/scoring.md). Unset: v1."),
     Setting("events_memory_limit", str, "1GB", "DuckDB memory limit for the event store."),
     Setting("events_threads", int, 0, "DuckDB threads for the event store (0: one per core)."),
+    Setting("events_wal_mb", int, 128,
+            "The event store's write-ahead log is checkpointed into its file beyond this many "
+            "MB. Larger: appends cost less CPU, a restart after a crash replays more."),
+    Setting("events_compact_grace_minutes", int, 360,
+            "Parquet lake: files replaced by compaction are deleted this long after, so that "
+            "readers that listed them first finish. Keep it above the longest computation."),
+    Setting("events_compact_target_mb", int, 256,
+            "Parquet lake: compaction writes files of about this size, and merges files "
+            "smaller than half of it."),
+    Setting("spark_master", str, "local[*]",
+            "Spark master of `seqscore compute --engine spark` (e.g. `spark://host:7077`, "
+            "`yarn`, `k8s://...`); `local[N]` runs Spark inside the command on N cores."),
     # -- retention
     Setting("results_retention_days", int, 400,
             "Days of results kept (our own API reads them; /v3 answers 90)."),
@@ -118,10 +163,16 @@ class Settings:
     now: str | None = None
     settle_minutes: int = 60
     rate_limit_per_minute: int = 600
+    rate_limit_store: str = "auto"
     page_limit_max: int = 1000
     history_days: int = 90
     auth_cache_seconds: float = 5.0
     max_body_bytes: int = 8 * MiB
+    raw_cap_bytes: int = 4096
+    webhook_max_age_seconds: int = 600
+    batch_keys_retention_days: int = 7
+    ingest_processes: int | None = None
+    events_compact_minutes: int = 60
     worker: bool = True
     worker_batch_size: int = 500
     worker_poll_seconds: float = 1.0
@@ -130,6 +181,10 @@ class Settings:
     model: Path | None = None
     events_memory_limit: str = "1GB"
     events_threads: int = 0
+    events_wal_mb: int = 128
+    events_compact_grace_minutes: int = 360
+    events_compact_target_mb: int = 256
+    spark_master: str = "local[*]"
     results_retention_days: int = 400
     events_retention_days: int = 120
     quarantine_retention_days: int = 30

@@ -7,8 +7,9 @@ Two rules apply before it is stored:
 - **No plaintext recipient.** Every occurrence of the event's own address is
   replaced by ``[recipient]``, case-insensitively, also in its JSON-escaped
   and URL-encoded spellings (``@`` as ``%40``, or every reserved character
-  percent-encoded): bounce reasons and click URLs often quote it. Escapes such
-  as ``\\u0040`` are undone first so they cannot hide it. Other addresses
+  percent-encoded), and as ``\\u0040`` in JSON text held in a string value:
+  bounce reasons and click URLs often quote it. Escapes such as ``\\u0040``
+  are undone first so they cannot hide it. Other addresses
   (the sender's, say) are not the recipient's and are left alone.
 - **A size cap** (``cap_bytes``, UTF-8 bytes of the JSON text, default 4096;
   at least 64, or 0 to store no raw JSON at all). An object over the cap keeps
@@ -78,7 +79,10 @@ def _scrub(encoded: bytes, address: bytes) -> bytes | None:
     text = encoded.decode("utf-8", "surrogatepass")
     name = address.decode("utf-8", "surrogatepass")
     forms = {name, name.replace("@", "%40"), urllib.parse.quote(name, safe=""),
-             msgspec.json.encode(name).decode("utf-8", "surrogatepass")[1:-1]}
+             msgspec.json.encode(name).decode("utf-8", "surrogatepass")[1:-1],
+             # JSON text inside a string value (a custom arg), its "@" escaped there
+             msgspec.json.encode(name.replace("@", "\\u0040")).decode(
+                 "utf-8", "surrogatepass")[1:-1]}
     pattern = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
     text = re.sub(pattern, REDACTED, text, flags=re.IGNORECASE)
     lowered_text = text.lower()

@@ -37,23 +37,35 @@ def load_or_create_recipient_key(data_dir: Path) -> bytes:
     """Return the installation's recipient-hash secret, creating it on first use.
 
     The secret is ``RECIPIENT_KEY_BYTES`` random bytes in
-    ``data_dir/RECIPIENT_KEY_FILE``. Creation is atomic and race-free: the bytes
-    are written and synced to a temporary file opened with ``O_EXCL`` and mode
-    0600, then hard-linked to the final name (which fails if another process got
-    there first, whose key is then used). ``data_dir`` is created if missing.
-
-    Raises ``RecipientKeyError`` when the file exists with the wrong size or
-    cannot be read; the message never contains key material.
+    ``data_dir/RECIPIENT_KEY_FILE``; see ``load_or_create_secret``. Raises
+    ``RecipientKeyError`` when the file exists with the wrong size or cannot be
+    read; the message never contains key material.
     """
-    path = data_dir / RECIPIENT_KEY_FILE
+    return load_or_create_secret(
+        data_dir / RECIPIENT_KEY_FILE, RECIPIENT_KEY_BYTES, RecipientKeyError,
+        advice="restore it from a backup (recipient hashes depend on it); delete it only "
+               "if no events are stored")
+
+
+def load_or_create_secret(path: Path, size: int, error: type[SeqscoreError], *,
+                          advice: str) -> bytes:
+    """The ``size`` random bytes in the secret file ``path``, created on first use.
+
+    Creation is atomic and race-free: the bytes are written and synced to a
+    temporary file opened with ``O_EXCL`` and mode 0600, then hard-linked to the
+    final name (which fails if another process got there first, whose secret is
+    then used). The folder is created if missing. A file of the wrong size or one
+    that cannot be read raises ``error`` with ``advice``, never key material.
+    """
     with contextlib.suppress(FileNotFoundError):
-        return _read_key(path)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = data_dir / f".{RECIPIENT_KEY_FILE}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
+        return _read_key(path, size, error, advice)
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         try:
-            os.write(fd, secrets.token_bytes(RECIPIENT_KEY_BYTES))
+            os.write(fd, secrets.token_bytes(size))
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -61,21 +73,19 @@ def load_or_create_recipient_key(data_dir: Path) -> bytes:
             os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(data_dir)
-    return _read_key(path)
+    _fsync_dir(folder)
+    return _read_key(path, size, error, advice)
 
 
-def _read_key(path: Path) -> bytes:
+def _read_key(path: Path, size: int, error: type[SeqscoreError], advice: str) -> bytes:
     try:
         key = path.read_bytes()
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise RecipientKeyError(f"cannot read {path}: {exc.strerror}") from None
-    if len(key) != RECIPIENT_KEY_BYTES:
-        raise RecipientKeyError(
-            f"{path} holds {len(key)} bytes, expected {RECIPIENT_KEY_BYTES}: restore it from a "
-            "backup (recipient hashes depend on it); delete it only if no events are stored")
+        raise error(f"cannot read {path}: {exc.strerror}") from None
+    if len(key) != size:
+        raise error(f"{path} holds {len(key)} bytes, expected {size}: {advice}")
     return key
 
 

@@ -9,7 +9,9 @@ from seqscore.clock import Clock, clock_from_setting
 from seqscore.scoring import DEFAULT_MODEL, ScoringModel, load_model
 from seqscore.service.accounts import AccountService
 from seqscore.service.auth import Authenticator
-from seqscore.service.ratelimit import RateLimiter
+from seqscore.service.committer import GroupCommitter
+from seqscore.service.ingest import IngestService
+from seqscore.service.ratelimit import Limiter, make_rate_limiter
 from seqscore.service.seq import SeqService
 from seqscore.settings import Settings
 from seqscore.storage.events import EventStore, open_event_store
@@ -23,11 +25,13 @@ class Services:
     state: StateStore
     model: ScoringModel
     auth: Authenticator
-    rate_limiter: RateLimiter
+    rate_limiter: Limiter
     seq: SeqService
     accounts: AccountService
     _events: EventStore | None = field(default=None, repr=False)
     _events_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _ingest: IngestService | None = field(default=None, repr=False)
+    _committer: GroupCommitter | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, *, clock: Clock | None = None) -> Services:
@@ -46,7 +50,8 @@ class Services:
             state=state,
             model=model,
             auth=Authenticator(state, cache_seconds=settings.auth_cache_seconds),
-            rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+            rate_limiter=make_rate_limiter(settings.rate_limit_store,
+                                           settings.rate_limit_per_minute, state),
             seq=SeqService(state, clock, settle_minutes=settings.settle_minutes),
             accounts=AccountService(state, clock),
         )
@@ -59,11 +64,33 @@ class Services:
                     self.settings.resolved_events_url,
                     memory_limit=self.settings.events_memory_limit,
                     threads=self.settings.events_threads or None,
+                    wal_mb=self.settings.events_wal_mb,
+                    compact_grace_seconds=self.settings.events_compact_grace_minutes * 60,
+                    compact_target_bytes=self.settings.events_compact_target_mb * 1024 * 1024,
                 )
             return self._events
 
+    @property
+    def ingest(self) -> IngestService:
+        """The ingest use case (opens the event store and the installation's secrets)."""
+        events = self.events
+        with self._events_lock:
+            if self._ingest is None:
+                self._committer = GroupCommitter(events)
+                self._ingest = IngestService.from_settings(
+                    self.settings, state=self.state, clock=self.clock,
+                    engagement_window_days=self.model.engagement_window_days,
+                    append=self._committer.append)
+            return self._ingest
+
     def close(self) -> None:
         with self._events_lock:
+            if self._ingest is not None:
+                self._ingest.close()
+                self._ingest = None
+            if self._committer is not None:
+                self._committer.close()
+                self._committer = None
             if self._events is not None:
                 self._events.close()
                 self._events = None

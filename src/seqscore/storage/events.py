@@ -13,6 +13,7 @@ Only ``open_event_store`` names concrete engines.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,8 +29,22 @@ class AppendOutcome:
 
 
 class EventStore(Protocol):
-    def append(self, batch: pa.Table) -> AppendOutcome:
-        """Store a batch of ``EVENT_SCHEMA`` rows atomically and durably."""
+    def append(self, batch: pa.Table, *, batch_key: bytes | None = None) -> AppendOutcome:
+        """Store a batch of ``EVENT_SCHEMA`` rows atomically and durably.
+
+        ``batch_key`` identifies the batch's content (a keyed digest of the body it
+        came from): a batch whose key was committed before is a retry, and is not
+        stored again (``duplicates``)."""
+        ...
+
+    def append_many(self, batches: Sequence[tuple[pa.Table, bytes | None]]
+                    ) -> list[AppendOutcome]:
+        """``append`` of several batches in one transaction (group commit); all or
+        nothing. One outcome per batch, in order."""
+        ...
+
+    def forget_batches_before(self, instant: dt.datetime) -> int:
+        """Forget the keys of batches received before ``instant``; returns how many."""
         ...
 
     def reading(self) -> AbstractContextManager[Any]:
@@ -43,8 +58,10 @@ class EventStore(Protocol):
         """Delete events whose ``day`` is before ``day``; returns how many."""
         ...
 
-    def compact(self) -> int:
-        """Remove repeated copies of (account_id, event_id); returns how many."""
+    def compact(self, *, ingested_since: dt.datetime | None = None) -> int:
+        """Remove repeated copies of (account_id, event_id); returns how many.
+
+        ``ingested_since``: only among the days that received events since then."""
         ...
 
     def count(self) -> int:
@@ -56,12 +73,29 @@ class EventStore(Protocol):
 
 
 def open_event_store(
-    url: str, *, memory_limit: str = "1GB", threads: int | None = None
+    url: str, *, memory_limit: str = "1GB", threads: int | None = None, wal_mb: int = 128,
+    compact_grace_seconds: float | None = None, compact_target_bytes: int | None = None,
 ) -> EventStore:
-    """Open the event store a URL names: ``duckdb:///path/to/events.duckdb``."""
+    """Open the event store a URL names: ``duckdb:///path/to/events.duckdb``, or a
+    Parquet lake: ``parquet:///path/to/folder`` or an object-store URL pyarrow
+    knows (``s3://bucket/prefix``, ``gs://...``; see ``parquet_events``).
+
+    ``wal_mb``: DuckDB checkpoints its write-ahead log into the file beyond this size.
+    ``compact_grace_seconds``, ``compact_target_bytes``: the lake's compaction
+    (``ParquetEventStore``); ignored by DuckDB."""
     if url.startswith("duckdb://"):
         from seqscore.storage.duckdb_events import DuckDBEventStore
 
         return DuckDBEventStore(url.removeprefix("duckdb:///"), memory_limit=memory_limit,
-                                threads=threads)
-    raise ValueError(f"unsupported event store URL {url!r}: use duckdb:///path")
+                                threads=threads, wal_mb=wal_mb)
+    from seqscore.storage.parquet_events import ParquetEventStore, is_lake_url
+
+    if is_lake_url(url):
+        lake: dict[str, Any] = {"memory_limit": memory_limit, "threads": threads}
+        if compact_grace_seconds is not None:
+            lake["grace_seconds"] = compact_grace_seconds
+        if compact_target_bytes is not None:
+            lake["target_file_bytes"] = compact_target_bytes
+        return ParquetEventStore.from_url(url, **lake)
+    raise ValueError(f"unsupported event store URL {url!r}: use duckdb:///path, "
+                     "parquet:///path or an object-store URL (s3://bucket/prefix)")

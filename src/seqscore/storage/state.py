@@ -1,4 +1,4 @@
-"""The state store: accounts, API keys, results and the job queue.
+"""The state store: accounts, API keys, results, the job queue and the quarantine.
 
 One class over SQLAlchemy 2 Core serves both engines the URL can name:
 a SQLite file (the embedded default; WAL, one writer at a time) and PostgreSQL
@@ -10,9 +10,11 @@ when the store is opened.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +23,16 @@ from sqlalchemy.engine import make_url
 
 from seqscore.errors import Conflict, NotFound, Unavailable
 from seqscore.storage import migrate
-from seqscore.storage.state_schema import accounts, api_keys, counters, jobs, results
+from seqscore.storage.state_schema import (
+    accounts,
+    api_keys,
+    counters,
+    jobs,
+    metadata,
+    quarantine,
+    rate_counts,
+    results,
+)
 from seqscore.types import (
     METRIC_NAMES,
     Account,
@@ -35,6 +46,12 @@ from seqscore.types import (
 )
 
 UTC = dt.UTC
+#: The shared rate limiter's statement (same text on SQLite >= 3.35 and PostgreSQL).
+_COUNT_REQUEST = sa.text(
+    "INSERT INTO rate_counts (key_id, endpoint, window_start, count) "
+    "VALUES (:key_id, :endpoint, :window_start, 1) "
+    "ON CONFLICT (key_id, endpoint, window_start) "
+    "DO UPDATE SET count = rate_counts.count + 1 RETURNING count")
 RESULTS_GENERATION = "results_generation"
 ACCOUNTS_GENERATION = "accounts_generation"
 NEXT_USER_ID = "next_user_id"
@@ -421,9 +438,11 @@ class StateStore:
         state = JobState.PENDING if retry_at is not None else JobState.FAILED
         with self._tx() as conn:
             try:
-                conn.execute(jobs.update().where(jobs.c.job_id == job_id).values(
-                    state=state.value, not_before=retry_at or now, last_error=error[:4000],
-                    updated_at=now, claimed_by=None, claimed_at=None))
+                with conn.begin_nested():  # a savepoint: PostgreSQL aborts the whole
+                    conn.execute(jobs.update().where(jobs.c.job_id == job_id).values(  # tx
+                        state=state.value, not_before=retry_at or now,  # on a conflict
+                        last_error=error[:4000], updated_at=now, claimed_by=None,
+                        claimed_at=None))
             except sa.exc.IntegrityError:
                 # a newer pending twin exists: it will do the work; park this one
                 conn.execute(jobs.update().where(jobs.c.job_id == job_id).values(
@@ -447,6 +466,81 @@ class StateStore:
             deleted = conn.execute(results.delete().where(results.c.day < day)).rowcount
             if deleted:
                 self._bump(conn, RESULTS_GENERATION)
+            return int(deleted or 0)
+
+    def mark_stale_and_enqueue(self, account_id: int, first: Day, last: Day, *,
+                               now: dt.datetime) -> int:
+        """Late events touched days ``first..last`` (inclusive) of one account: mark its
+        stored results in that range stale and queue their recomputation.
+
+        Only days that already have a result are touched (a closed day without one
+        is queued by the scheduler or a 202 anyway); a day with a pending job keeps
+        it. One read when no result is in the range; else one transaction, one UPDATE
+        and one INSERT ... SELECT whatever the range. Returns how many jobs were queued.
+        """
+        in_range = sa.and_(results.c.account_id == account_id, results.c.day >= first,
+                           results.c.day <= last)
+        pending = JobState.PENDING.value
+        queue = self._insert(jobs).from_select(
+            ["account_id", "day", "state", "attempts", "not_before", "created_at",
+             "updated_at"],
+            sa.select(results.c.account_id, results.c.day, sa.literal(pending),
+                      sa.literal(0), sa.literal(now, sa.DateTime(timezone=True)),
+                      sa.literal(now, sa.DateTime(timezone=True)),
+                      sa.literal(now, sa.DateTime(timezone=True))).where(in_range))
+        if self.dialect == "postgresql":
+            queue = queue.on_conflict_do_nothing(
+                index_elements=[jobs.c.account_id, jobs.c.day],
+                index_where=sa.text("state = 'pending'"))
+        else:
+            queue = queue.on_conflict_do_nothing()
+        with self._read() as conn:  # most late events touch no stored result: no write lock
+            if conn.execute(sa.select(results.c.day).where(in_range).limit(1)).first() is None:
+                return 0
+        with self._tx() as conn:
+            marked = conn.execute(results.update().where(in_range, results.c.stale.is_(False))
+                                  .values(stale=True)).rowcount
+            if marked:
+                self._bump(conn, RESULTS_GENERATION)
+            return len(conn.execute(queue.returning(jobs.c.job_id)).all())
+
+    # -------------------------------------------------------------- quarantine
+
+    def add_quarantined(self, entries: Sequence[Quarantined]) -> int:
+        """Keep rejected events. An entry whose ``payload_digest`` the account already
+        has (a retried batch, a re-run import) is left out. Returns how many were added."""
+        rows = [{"account_id": e.account_id, "received_at": e.received_at,
+                 "item_index": e.index, "reason": e.reason, "payload": e.sealed_payload,
+                 "payload_digest": e.payload_digest} for e in entries]
+        if not rows:
+            return 0
+        statement = self._insert(quarantine).on_conflict_do_nothing()
+        with self._tx() as conn:
+            return len(conn.execute(statement.returning(quarantine.c.quarantine_id),
+                                    rows).all())
+
+    def list_quarantined(self, *, account_id: int | None = None, limit: int = 100,
+                         before_id: int | None = None) -> list[Quarantined]:
+        """Kept rejects, newest first (``before_id`` pages on)."""
+        query = sa.select(quarantine).order_by(quarantine.c.quarantine_id.desc()).limit(limit)
+        if account_id is not None:
+            query = query.where(quarantine.c.account_id == account_id)
+        if before_id is not None:
+            query = query.where(quarantine.c.quarantine_id < before_id)
+        with self._read() as conn:
+            return [_quarantined(r._mapping) for r in conn.execute(query)]
+
+    def get_quarantined(self, quarantine_id: int) -> Quarantined | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(quarantine).where(
+                quarantine.c.quarantine_id == quarantine_id)).first()
+        return None if row is None else _quarantined(row._mapping)
+
+    def delete_quarantined_before(self, instant: dt.datetime) -> int:
+        """Forget rejects received before ``instant``; returns how many."""
+        with self._tx() as conn:
+            deleted = conn.execute(quarantine.delete().where(
+                quarantine.c.received_at < instant)).rowcount
             return int(deleted or 0)
 
     # ---------------------------------------------------------------- counters
@@ -473,6 +567,36 @@ class StateStore:
                                  .where(counters.c.name == name)).scalar()
         return None if value is None else int(value)
 
+    # ------------------------------------------------------------- rate limits
+
+    def count_request(self, key_id: str, endpoint: str, window_start: int) -> int:
+        """Count one request of ``key_id`` on ``endpoint`` in the window starting at
+        ``window_start`` (Unix seconds); returns the window's count including it.
+
+        One UPSERT ... RETURNING, atomic however many processes count at once; on
+        PostgreSQL it runs in autocommit (one round trip: it is on every request's path).
+        """
+        params = {"key_id": key_id, "endpoint": endpoint, "window_start": window_start}
+        if self.dialect != "postgresql":
+            with self._tx() as conn:
+                return int(conn.execute(_COUNT_REQUEST, params).scalar_one())
+        try:
+            with self._autocommit.connect() as conn:
+                return int(conn.execute(_COUNT_REQUEST, params).scalar_one())
+        except sa.exc.OperationalError as exc:
+            raise Unavailable(f"state store unavailable: {exc.orig}") from exc
+
+    @functools.cached_property
+    def _autocommit(self) -> sa.Engine:
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def forget_rate_windows_before(self, window_start: int) -> int:
+        """Delete request counts of windows starting before ``window_start``."""
+        with self._tx() as conn:
+            deleted = conn.execute(rate_counts.delete().where(
+                rate_counts.c.window_start < window_start)).rowcount
+            return int(deleted or 0)
+
     # ----------------------------------------------------------------- helpers
 
     def _insert(self, table: sa.Table) -> Any:
@@ -483,6 +607,86 @@ class StateStore:
         insert = self._insert(counters).values(name=name, value=1)
         conn.execute(insert.on_conflict_do_update(
             index_elements=[counters.c.name], set_={"value": counters.c.value + 1}))
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A rejected event, kept whole but sealed (``payload`` is ciphertext; see
+    ``seqscore.ingest.sealing``). ``index`` is its position in the posted array."""
+
+    account_id: int
+    received_at: dt.datetime
+    index: int
+    reason: str
+    sealed_payload: bytes
+    payload_digest: bytes
+    quarantine_id: int | None = None
+
+
+# ------------------------------------------------------------- moving stores
+
+#: Rows per INSERT while copying a state store.
+_COPY_CHUNK = 5000
+
+
+def copy_state(source: StateStore, target: StateStore) -> dict[str, int]:
+    """Copy every table of ``source`` into the empty ``target`` (another engine, e.g.
+    SQLite -> PostgreSQL), ids included, in one transaction of ``target``; returns
+    the rows copied per table.
+
+    Both stores must be migrated to the same schema (``StateStore.open`` does it).
+    Raises ``Conflict`` when ``target`` holds any row. Parents are copied before
+    their children; PostgreSQL's id sequences are moved past the copied ids.
+    """
+    copied: dict[str, int] = {}
+    with source._read() as src, target._tx() as dst:
+        for table in metadata.sorted_tables:
+            if dst.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first():
+                raise Conflict(f"the target state store is not empty (table {table.name})")
+        for table in metadata.sorted_tables:
+            copied[table.name] = _copy_table(src, dst, table)
+            if target.dialect == "postgresql" and table.autoincrement_column is not None:
+                column = table.autoincrement_column.name
+                dst.execute(sa.text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column}'), "
+                    f"coalesce(max({column}), 1), max({column}) IS NOT NULL) "
+                    f"FROM {table.name}"))
+    return copied
+
+
+def _copy_table(src: sa.Connection, dst: sa.Connection, table: sa.Table) -> int:
+    stamps = [c.name for c in table.columns if isinstance(c.type, sa.DateTime)]
+    query = sa.select(table).order_by(*table.primary_key.columns)
+    rows: Iterator[dict[str, Any]] = (
+        dict(r._mapping) for r in src.execution_options(yield_per=_COPY_CHUNK).execute(query))
+    if table is accounts:  # parent_id refers to accounts: parents first
+        rows = iter(_parents_first(list(rows)))
+    total = 0
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        for name in stamps:  # SQLite hands back naive datetimes, which are UTC
+            if row[name] is not None:
+                row[name] = _utc(row[name])
+        chunk.append(row)
+        if len(chunk) >= _COPY_CHUNK:
+            dst.execute(table.insert(), chunk)
+            total, chunk = total + len(chunk), []
+    if chunk:
+        dst.execute(table.insert(), chunk)
+        total += len(chunk)
+    return total
+
+
+def _parents_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_id = {r["user_id"]: r for r in rows}
+
+    def depth(row: dict[str, Any]) -> int:
+        n, parent = 0, row["parent_id"]
+        while parent is not None and parent in by_id and n <= len(by_id):
+            n, parent = n + 1, by_id[parent]["parent_id"]
+        return n
+
+    return sorted(rows, key=lambda r: (depth(r), r["user_id"]))
 
 
 # --------------------------------------------------------------- row mapping
@@ -538,4 +742,12 @@ def _job(row: Any) -> Job:
         job_id=int(row["job_id"]), account_id=int(row["account_id"]), day=row["day"],
         state=JobState(row["state"]), attempts=int(row["attempts"]),
         not_before=_utc(row["not_before"]), last_error=row["last_error"],
+    )
+
+
+def _quarantined(row: Any) -> Quarantined:
+    return Quarantined(
+        account_id=int(row["account_id"]), received_at=_utc(row["received_at"]),
+        index=int(row["item_index"]), reason=row["reason"], sealed_payload=bytes(row["payload"]),
+        payload_digest=bytes(row["payload_digest"]), quarantine_id=int(row["quarantine_id"]),
     )

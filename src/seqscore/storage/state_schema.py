@@ -101,3 +101,36 @@ counters = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
+
+#: Rejected webhook events, kept whole (spec/events.md) but sealed: ``payload`` is the
+#: event's original JSON encrypted with the installation's quarantine key
+#: (``seqscore.ingest.sealing``); ``payload_digest`` is a keyed digest of the plaintext,
+#: so a retried batch stores each reject once.
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("quarantine_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+              primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.BigInteger, sa.ForeignKey("accounts.user_id"), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("item_index", sa.Integer, nullable=False),  # position in the posted array
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("payload_digest", sa.LargeBinary(16), nullable=False),
+    sa.UniqueConstraint("account_id", "payload_digest"),
+    sa.Index("ix_quarantine_received_at", "received_at"),
+)
+
+#: Requests counted per (API key, endpoint, one-minute window) when the rate limit is
+#: shared by several API processes (``seqscore.service.ratelimit.SharedRateLimiter``).
+#: ``window_start``: Unix seconds, a multiple of 60. On PostgreSQL the table is
+#: UNLOGGED: counters need no crash safety, and skipping the WAL makes the per-request
+#: UPSERT cheaper (migration 0003).
+rate_counts = sa.Table(
+    "rate_counts",
+    metadata,
+    sa.Column("key_id", sa.String(22), primary_key=True),
+    sa.Column("endpoint", sa.String(64), primary_key=True),
+    sa.Column("window_start", sa.BigInteger, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
