@@ -3,8 +3,9 @@
 At-least-once: a job is marked done only after its result is written; a job
 whose worker dies is taken over when its lease expires; a failing job is
 retried with exponential backoff and parked as ``failed`` after
-``job_max_attempts``, never dropped. Results are idempotent upserts, so a job
-done twice writes the same row.
+``job_max_attempts``, never dropped; a batch that fails is split until the job
+that fails is alone, so it never takes healthy jobs with it. Results are
+idempotent upserts, so a job done twice writes the same row.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 
 from seqscore.clock import Clock
 from seqscore.compute.aggregate import compute_window_counts
+from seqscore.errors import Unavailable
 from seqscore.scoring import ScoringModel, score_day, to_day_result
 from seqscore.storage.events import EventStore
 from seqscore.storage.state import StateStore
@@ -85,12 +87,28 @@ class JobRunner:
                                          lease=self._lease)
         if not claimed:
             return 0
+        self._compute_isolating(claimed)
+        return len(claimed)
+
+    def _compute_isolating(self, claimed: list[Job]) -> None:
+        """Compute ``claimed``; when that fails, each half again, down to single jobs, so
+        that a job that cannot be computed fails alone and never takes its batch with it.
+        An unreachable store (``Unavailable``) fails the whole batch at once: every part
+        would fail the same way."""
         try:
             self._compute(claimed)
         except Exception as exc:
-            log.exception("computing %d jobs failed", len(claimed))
-            self._fail(claimed, exc)
-        return len(claimed)
+            if len(claimed) == 1 or isinstance(exc, Unavailable):
+                first = claimed[0]
+                log.exception("computing %d job(s) failed, first %s (account %s, %s)",
+                              len(claimed), first.job_id, first.account_id, first.day)
+                self._fail(claimed, exc)
+                return
+            log.warning("computing %d jobs together failed (%s: %s); splitting the batch",
+                        len(claimed), type(exc).__name__, exc)
+            half = len(claimed) // 2
+            self._compute_isolating(claimed[:half])
+            self._compute_isolating(claimed[half:])
 
     def run_until_idle(self, worker_id: str, *, max_batches: int = 1_000_000) -> int:
         """Compute due jobs until none is left; returns how many were claimed."""
@@ -118,6 +136,11 @@ class JobRunner:
             if retry_at is None:
                 log.error("job %s (account %s, %s) failed %d times; parked as failed: %s",
                           job.job_id, job.account_id, job.day, job.attempts, exc)
-            self._state.fail_job(job.job_id, f"{type(exc).__name__}: {exc}", now=now,
-                                 retry_at=retry_at)
+            try:
+                self._state.fail_job(job.job_id, f"{type(exc).__name__}: {exc}", now=now,
+                                     retry_at=retry_at)
+            except Exception:
+                # the others must still be recorded; this one stays running and is taken
+                # over when its lease expires, so it is retried, not lost
+                log.exception("recording the failure of job %s failed", job.job_id)
 

@@ -31,14 +31,21 @@ class Worker:
             services.state, services.events, services.clock,
             settle_minutes=s.settle_minutes,
             retention=Retention(s.results_retention_days, s.events_retention_days,
-                                s.quarantine_retention_days))
+                                s.quarantine_retention_days, s.batch_keys_retention_days),
+            compact_minutes=s.events_compact_minutes)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.id = worker_id()
 
     def step(self) -> int:
-        """One round: scheduler tick, then one batch of jobs. Returns jobs computed."""
-        self.scheduler.tick()
+        """One round: scheduler tick, then one batch of jobs. Returns jobs computed.
+
+        A failing tick (retention, compaction) is logged and does not keep jobs from
+        being computed."""
+        try:
+            self.scheduler.tick()
+        except Exception:
+            log.exception("scheduler tick failed")
         return self.runner.run_once(self.id)
 
     def run(self) -> None:
