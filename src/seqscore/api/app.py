@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from seqscore import __version__
-from seqscore.api import errors, v3_management, v3_seq
+from seqscore.api import errors, events, v1_scores, v3_management, v3_seq
 from seqscore.api.limits import BodySizeLimit
 from seqscore.api.responses import json_response
 from seqscore.dashboard import router as dashboard_router
@@ -47,6 +47,8 @@ def create_app(services: Services, *, background: list[BackgroundTask] | None = 
     errors.install(app)
     app.include_router(v3_seq.router(services))
     app.include_router(v3_management.router(services))
+    app.include_router(v1_scores.router(services))
+    app.include_router(events.router(services))
     app.include_router(dashboard_router(services))
 
     @app.get("/api/v1/health", tags=["operations"])
