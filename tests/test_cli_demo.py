@@ -33,7 +33,7 @@ def test_demo_loads_scores_and_prints_a_working_key(tmp_path: Path):
         assert answer.status_code == 200, answer.text
         entries = {e["username"]: e for e in answer.json()["result"]}
         assert len(entries) == 13  # every child of the demo parent
-        assert SPECIAL <= entries.keys()
+        assert entries.keys() >= SPECIAL
         assert "score" not in entries["low-volume"]  # ineligible: no score, no metrics
         assert entries["purchased-list"]["metrics"]["bounce_rate"] <= 2
         assert entries["healthy-newsletter"]["score"] >= 4
