@@ -455,7 +455,10 @@ def main() -> int:
         env.update({"SEQSCORE_DATA_DIR": str(data_dir), "SEQSCORE_NOW": NOW,
                     "SEQSCORE_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
                     "SEQSCORE_WORKER": "false", "SEQSCORE_LOG_LEVEL": "warning",
-                    "SEQSCORE_HOST": HOST})
+                    "SEQSCORE_HOST": HOST,
+                    # no webhook parser processes: this benchmark ingests nothing, and
+                    # the one-process check below counts child processes
+                    "SEQSCORE_INGEST_PROCESSES": "0"})
         seqscore = Server("seqscore", [sys.executable, "-m", "seqscore", "serve",
                                        *([] if args.worker else ["--no-worker"]),
                                        "--host", HOST, "--port", "{port}"],
