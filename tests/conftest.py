@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from seqscore.clock import FrozenClock
 from seqscore.service.services import Services
 from seqscore.settings import Settings
-from seqscore_testing import POSTGRES_URL, TEST_NOW, World, require_or_skip
+from seqscore_testing import POSTGRES_URL, TEST_NOW, World, clean_postgres, require_or_skip
 
 
 @pytest.fixture(scope="session")
@@ -41,26 +41,13 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
-def _truncate_postgres(url: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        tables = [r[0] for r in conn.execute(sa.text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'alembic_version'"))]
-        if tables:
-            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
-                                 + " RESTART IDENTITY CASCADE"))
-    engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A state-store URL on each engine: a SQLite file, and a clean PostgreSQL database."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.sqlite3'}"
     url: str = request.getfixturevalue("postgres_database")
-    _truncate_postgres(url)
-    return url
+    return clean_postgres(url)
 
 
 @pytest.fixture

@@ -31,6 +31,22 @@ def require_or_skip(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def clean_postgres(url: str) -> str:
+    """Empty every table of a test PostgreSQL database (the schema stays); returns ``url``."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        tables = [r[0] for r in conn.execute(sa.text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version'"))]
+        if tables:
+            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
+                                 + " RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
 @dataclass
 class World:
     """Builds accounts, keys and results through the real services."""

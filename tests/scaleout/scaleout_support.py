@@ -129,19 +129,3 @@ def env_for(data_dir: Path, state_url: str, events_url: str, **extra: Any) -> di
     })
     env.update({f"SEQSCORE_{k.upper()}": str(v) for k, v in extra.items()})
     return env
-
-
-def clean_postgres(url: str) -> str:
-    """Empty every table of the session's PostgreSQL database; returns ``url``."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        tables = [r[0] for r in conn.execute(sa.text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'alembic_version'"))]
-        if tables:
-            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
-                                 + " RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url

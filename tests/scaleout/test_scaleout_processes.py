@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from scaleout_support import (
     LAST_CLOSED,
     Process,
-    clean_postgres,
     demo_batches,
     demo_plans,
     env_for,
@@ -37,7 +36,7 @@ from seqscore.service.services import Services
 from seqscore.settings import Settings
 from seqscore.storage.state_schema import jobs, results
 from seqscore.types import AccountKind, JobState
-from seqscore_testing import TEST_NOW
+from seqscore_testing import TEST_NOW, clean_postgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -12,7 +12,6 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from scaleout_support import clean_postgres
 
 from seqscore.errors import Conflict, RateLimited
 from seqscore.service.ratelimit import (
@@ -23,7 +22,7 @@ from seqscore.service.ratelimit import (
 from seqscore.storage.state import StateStore, copy_state
 from seqscore.storage.state_schema import jobs, metadata, rate_counts
 from seqscore.types import AccountKind, JobState
-from seqscore_testing import TEST_NOW
+from seqscore_testing import TEST_NOW, clean_postgres
 
 
 class Clock:
