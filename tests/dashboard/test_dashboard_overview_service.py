@@ -9,9 +9,9 @@ import pytest
 from seqscore.dashboard.charts import compact, day_chart
 from seqscore.dashboard.views import band_ranges
 from seqscore.errors import InvalidInput
+from seqscore.service.account_page import MetricExplanation
 from seqscore.service.overview import (
     AccountRef,
-    MetricExplanation,
     OverviewQuery,
     OverviewRow,
     RowStatus,

@@ -42,10 +42,9 @@ from seqscore.errors import (
     Unauthenticated,
     Unavailable,
 )
+from seqscore.service.account_page import account_history, account_in_view
 from seqscore.service.auth import Caller
 from seqscore.service.overview import (
-    account_history,
-    account_in_view,
     overview,
     parse_day,
     parse_overview_query,

@@ -14,10 +14,9 @@ from starlette.responses import Response
 
 from seqscore.api.responses import json_response
 from seqscore.api.v3_seq import authorize
+from seqscore.service.account_page import account_history, account_in_view
 from seqscore.service.auth import resolve_target
 from seqscore.service.overview import (
-    account_history,
-    account_in_view,
     overview,
     parse_day,
     parse_overview_query,

@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 
 from seqscore.dashboard.charts import Chart, compact, day_chart
 from seqscore.dashboard.render import METRIC_LABELS
-from seqscore.service.overview import AccountHistory, MetricExplanation, OverviewData
+from seqscore.service.account_page import AccountHistory, MetricExplanation
+from seqscore.service.overview import OverviewData
 from seqscore.types import METRIC_NAMES
 
 #: The order a column sorts in when its header is first clicked.
