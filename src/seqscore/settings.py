@@ -67,6 +67,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("state_url", _optional_str, None,
             "State store URL (accounts, keys, results, jobs, quarantine). Default: SQLite file "
             "`<data_dir>/state.sqlite3`. PostgreSQL: `postgresql+psycopg://user@host/db`."),
+    Setting("state_connect_timeout_seconds", int, 5,
+            "PostgreSQL state store: how long opening a connection may take before the "
+            "request fails with 503 (libpq `connect_timeout`; one in the URL wins). Bounds "
+            "a server that accepts connections but never answers."),
     Setting("events_url", _optional_str, None,
             "Event store URL. Default: DuckDB file `<data_dir>/events.duckdb`. Scale-out: a "
             "Parquet lake, `parquet:///shared/folder` or an object store such as "
@@ -75,6 +79,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", str, "127.0.0.1", "Address `seqscore serve` listens on."),
     Setting("port", int, 8000, "Port `seqscore serve` listens on."),
     Setting("log_level", str, "info", "Log level: debug, info, warning, error."),
+    Setting("http_max_header_bytes", int, 32 * 1024,
+            "Largest request line plus headers accepted, in bytes; a larger request gets 431 "
+            "and its connection is closed."),
+    Setting("http_header_timeout_seconds", float, 10.0,
+            "A request's line and headers must arrive within this many seconds of its first "
+            "byte (a new connection's first request: of connecting); a slower sender is "
+            "disconnected."),
+    Setting("http_body_timeout_seconds", float, 60.0,
+            "A request's body must arrive in full within this many seconds of its headers; a "
+            "slower sender gets 408 and is disconnected."),
+    Setting("http_keep_alive_seconds", int, 5,
+            "An idle keep-alive connection is closed after this many seconds."),
+    Setting("http_max_connections", int, 1000,
+            "Connections (and requests in progress) served at once by one `seqscore serve`; "
+            "beyond them a request gets 503 and its connection is closed. 0: no limit."),
     # -- time
     Setting("now", _optional_str, None,
             "Clock override for tests and demos: an ISO-8601 instant (or a date, meaning "
@@ -156,10 +175,16 @@ _BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 class Settings:
     data_dir: Path = Path("seqscore-data")
     state_url: str | None = None
+    state_connect_timeout_seconds: int = 5
     events_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    http_max_header_bytes: int = 32 * 1024
+    http_header_timeout_seconds: float = 10.0
+    http_body_timeout_seconds: float = 60.0
+    http_keep_alive_seconds: int = 5
+    http_max_connections: int = 1000
     now: str | None = None
     settle_minutes: int = 60
     rate_limit_per_minute: int = 600

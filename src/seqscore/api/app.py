@@ -15,7 +15,9 @@ from starlette.responses import Response
 from seqscore import __version__
 from seqscore.api import errors, events, v1_scores, v3_management, v3_seq
 from seqscore.api.limits import BodySizeLimit
+from seqscore.api.openapi_docs import complete_document
 from seqscore.api.responses import json_response
+from seqscore.api.security_headers import NoSniff
 from seqscore.dashboard import router as dashboard_router
 from seqscore.service.services import Services
 
@@ -42,7 +44,10 @@ def create_app(services: Services, *, background: list[BackgroundTask] | None = 
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        swagger_ui_oauth2_redirect_url=None,  # no OAuth: one endpoint less
     )
+    fastapi_openapi = app.openapi
+    app.openapi = lambda: complete_document(fastapi_openapi())  # type: ignore[method-assign]
     app.state.services = services
     errors.install(app)
     app.include_router(v3_seq.router(services))
@@ -58,4 +63,5 @@ def create_app(services: Services, *, background: list[BackgroundTask] | None = 
         return json_response({"status": "ok", "version": __version__})
 
     app.add_middleware(BodySizeLimit, max_bytes=services.settings.max_body_bytes)
+    app.add_middleware(NoSniff)  # outermost: the 413 says it too
     return app

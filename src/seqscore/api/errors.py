@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from seqscore.api.responses import error_response, json_response
@@ -31,6 +33,38 @@ MSG_METHOD = "method not allowed"
 MSG_RATE = "too many requests"
 MSG_UNAVAILABLE = "service unavailable"
 MSG_INTERNAL = "internal server error"
+MSG_DISCONNECTED = "client disconnected"
+#: At most one "unavailable" warning per this many seconds (a count of the rest follows).
+UNAVAILABLE_LOG_INTERVAL_S = 10.0
+
+
+class OutageLog:
+    """Warns about 503s without flooding the log: the first at once, then at most one
+    line per ``interval_s`` that counts the ones left out.
+
+    An outage of the state store under load makes every request a 503; one warning
+    each (psycopg's messages are three lines) once filled the stderr pipe of a server
+    whose output nobody read, and the event loop blocked writing it (issue #7).
+    """
+
+    def __init__(self, interval_s: float = UNAVAILABLE_LOG_INTERVAL_S) -> None:
+        self._interval_s = interval_s
+        self._lock = threading.Lock()
+        self._last_s = -interval_s
+        self._left_out = 0
+
+    def warn(self, exc: Exception) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_s < self._interval_s:
+                self._left_out += 1
+                return
+            left_out, self._left_out, self._last_s = self._left_out, 0, now
+        more = f" ({left_out} more 503s since the last warning)" if left_out else ""
+        log.warning("unavailable: %s%s", exc, more)
+
+
+_outages = OutageLog()
 
 
 def _rate_headers(request: Request) -> dict[str, str]:
@@ -57,7 +91,7 @@ def response_for(request: Request, exc: SeqscoreError) -> Response:
                    "X-RateLimit-Reset": str(exc.reset_epoch_s)}
         return error_response(429, MSG_RATE, headers)
     if isinstance(exc, Unavailable):
-        log.warning("unavailable: %s", exc)
+        _outages.warn(exc)
         return error_response(503, MSG_UNAVAILABLE, {**headers, "Retry-After": "5"})
     return internal_error(request, exc)
 
@@ -86,10 +120,17 @@ def install(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: Exception) -> Response:
         return error_response(400, "invalid request")
 
+    async def on_disconnect(request: Request, exc: Exception) -> Response:
+        # the client hung up (or was cut off) before its body arrived: nobody to answer
+        log.info("%s %s: client disconnected before its body arrived", request.method,
+                 request.url.path)
+        return error_response(400, MSG_DISCONNECTED)
+
     async def on_anything(request: Request, exc: Exception) -> Response:
         return internal_error(request, exc)
 
     app.add_exception_handler(SeqscoreError, on_ours)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)
     app.add_exception_handler(Exception, on_anything)

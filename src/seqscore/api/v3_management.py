@@ -64,7 +64,8 @@ def router(services: Services) -> APIRouter:
     @api.get("/v3/subusers", openapi_extra={"parameters": [
         {"name": n, "in": "query", "required": False, "schema": {"type": t}}
         for n, t in (("username", "string"), ("limit", "integer"), ("offset", "integer"))
-    ]}, responses={401: error("Unauthenticated"), 403: error("Forbidden")})
+    ]}, responses={400: error("limit or offset not a non-negative integer"),
+                   401: error("Unauthenticated"), 403: error("Forbidden")})
     async def list_subusers(request: Request) -> Response:
         """The caller's children (subusers and customer accounts)."""
         caller = authorize(services, request, "subusers.list", Scope.SUBUSERS_READ)
