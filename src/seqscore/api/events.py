@@ -55,9 +55,10 @@ def router(services: Services) -> APIRouter:
     api = APIRouter(tags=["events"])
     state = services.state
 
-    def caller_of(request: Request, scope: str) -> Caller:
+    def caller_of(request: Request, scope: str, *, basic: bool = False) -> Caller:
+        """The caller; HTTP Basic only where SendGrid needs it (the receiver)."""
         caller = services.auth.authenticate(request.headers.get("authorization"),
-                                            allow_basic=True)
+                                            allow_basic=basic)
         caller.require(scope)
         return caller
 
@@ -74,7 +75,7 @@ def router(services: Services) -> APIRouter:
         403: error("Forbidden, or signature invalid"), 413: error("Body too large")})
     async def receive_sendgrid(request: Request) -> Response:
         """SendGrid Event Webhook receiver: the batch is stored for the caller's account."""
-        caller = caller_of(request, Scope.EVENTS_WRITE)
+        caller = caller_of(request, Scope.EVENTS_WRITE, basic=True)
         target = resolve_target(state, caller, request.headers.get("on-behalf-of"))
         body = await request.body()
         try:

@@ -56,12 +56,22 @@ class FieldReject(Exception):
     """A field makes the whole event invalid; ``str(exc)`` is the reason."""
 
 
+#: What a reject reason shows for a text that may hold an address.
+MAY_HOLD_ADDRESS = 'a text with "@" (not shown)'
+
+
 def show(value: object) -> str:
-    """A short JSON-ish rendering of a field value for a reject reason (<= ~45 chars)."""
+    """A short JSON-ish rendering of a field value for a reject reason (<= ~45 chars).
+
+    Reasons are answered, logged and stored in plaintext, so a text with an ``@``
+    (also URL-encoded), which may quote the recipient's address, is never shown.
+    """
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, list):
         return "an array"
+    if isinstance(value, str) and ("@" in value or "%40" in value):
+        return MAY_HOLD_ADDRESS
     if isinstance(value, str) and len(value) > _SHOW_CHARS:
         return msgspec.json.encode(value[:_SHOW_CHARS]).decode()[:-1] + '..."'
     try:

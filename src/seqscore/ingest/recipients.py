@@ -60,7 +60,7 @@ def load_or_create_secret(path: Path, size: int, error: type[SeqscoreError], *,
     with contextlib.suppress(FileNotFoundError):
         return _read_key(path, size, error, advice)
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data dir: its owner's only
     tmp = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

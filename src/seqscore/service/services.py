@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from seqscore.clock import Clock, clock_from_setting
 from seqscore.scoring import DEFAULT_MODEL, ScoringModel, load_model
@@ -42,8 +43,9 @@ class Services:
         """
         clock = clock or clock_from_setting(settings.now)
         model = load_model(settings.model) if settings.model else DEFAULT_MODEL
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        state = StateStore.open(settings.resolved_state_url)
+        open_data_dir(settings.data_dir)
+        state = StateStore.open(settings.resolved_state_url,
+                                connect_timeout_s=settings.state_connect_timeout_seconds)
         return cls(
             settings=settings,
             clock=clock,
@@ -95,3 +97,13 @@ class Services:
                 self._events.close()
                 self._events = None
         self.state.close()
+
+
+def open_data_dir(folder: Path) -> None:
+    """Create the data dir, if missing, for its owner only (0700).
+
+    It holds the installation's secrets (each file 0600) and the embedded stores,
+    whose files the libraries create with the process umask: the folder's mode is
+    what keeps other local users out of them. An existing folder is left as it is.
+    """
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
