@@ -16,14 +16,22 @@ from seqscore.settings import Settings
 SPECIAL = {"purchased-list", "complaint-heavy", "low-volume"}
 
 
-def test_demo_loads_scores_and_prints_a_working_key(tmp_path: Path):
+def found(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    assert match is not None, f"no {pattern!r} in:\n{text}"
+    return match.group(1)
+
+
+def test_demo_loads_scores_and_prints_a_working_key(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
     args = ["demo", "--data-dir", str(data_dir), "--no-serve", "--accounts", "14",
             "--days", "45", "--volume-scale", "0.5"]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    key = re.search(r"SEQSCORE_API_KEY=(SG\.\S+)", result.output).group(1)
-    closed = re.search(r"subusers/scores\?date=(\d{4}-\d{2}-\d{2})", result.output).group(1)
+    key = found(r"SEQSCORE_API_KEY=(SG\.\S+)", result.output)
+    closed = found(r"subusers/scores\?date=(\d{4}-\d{2}-\d{2})", result.output)
+    for phase in ("accounts", "events", "results"):  # one timing line per phase
+        assert float(found(rf"phase {phase}: ([\d.]+) s", result.output)) >= 0
 
     services = Services.open(Settings(data_dir=data_dir, worker=False))
     try:
@@ -43,4 +51,4 @@ def test_demo_loads_scores_and_prints_a_working_key(tmp_path: Path):
     again = CliRunner().invoke(main, args, catch_exceptions=False)
     assert again.exit_code == 0
     assert "Reusing the demo" in again.output
-    assert re.search(r"SEQSCORE_API_KEY=(SG\.\S+)", again.output).group(1) != key
+    assert found(r"SEQSCORE_API_KEY=(SG\.\S+)", again.output) != key

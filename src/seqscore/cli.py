@@ -84,7 +84,7 @@ def worker(data_dir: Path | None) -> None:
     from seqscore.server import configure_logging
     from seqscore.service.worker import Worker
 
-    configure_logging(settings)
+    log_writer = configure_logging(settings)
     services = _open(settings)
     try:
         Worker(services).run()
@@ -92,6 +92,7 @@ def worker(data_dir: Path | None) -> None:
         pass
     finally:
         services.close()
+        log_writer.stop()
 
 
 @main.command()
@@ -264,6 +265,10 @@ def demo(host: str | None, port: int | None, data_dir: Path | None, seed: int,
             parent = loaded.parent
             click.echo(f"Loaded {loaded.events:,} events and {loaded.results:,} results "
                        f"for {loaded.accounts} accounts in {loaded.seconds:.0f} s.", err=True)
+            for phase, seconds in loaded.phases.items():
+                click.echo(f"  phase {phase}: {seconds:.1f} s", err=True)
+            click.echo(f"  generator CPU (inside events): {loaded.generate_cpu_s:.1f} s",
+                       err=True)
         else:
             click.echo(f"Reusing the demo in {settings.data_dir}.", err=True)
         key = demo_key(services, parent)

@@ -8,7 +8,7 @@ Modules, bottom up:
 * ``payloads``: SendGrid's ids, SMTP responses, bounce reasons, user agents;
 * ``mail``: one account's messages, day by day, to events;
 * ``webhook``: arrival lag, duplicates, late events and batch limits;
-* ``generate``: the public entry points, ``generate`` and ``write_jsonl``.
+* ``generate``: the public entry points, ``generate``, ``posts`` and ``write_jsonl``.
 
 Deterministic by seed, pure standard library plus msgspec for JSON, and no
 clock: the caller passes ``today`` or ``end_day``.
@@ -19,8 +19,11 @@ from seqscore.demo.generate import (
     Batch,
     JsonlFile,
     Period,
+    Post,
     generate,
+    merged_posts,
     period,
+    posts,
     write_jsonl,
 )
 from seqscore.demo.plans import AccountPlan, default_plans
@@ -47,6 +50,7 @@ __all__ = [
     "Delay",
     "JsonlFile",
     "Period",
+    "Post",
     "Quirks",
     "Rates",
     "SendingProfile",
@@ -54,6 +58,8 @@ __all__ = [
     "batch_body",
     "default_plans",
     "generate",
+    "merged_posts",
     "period",
+    "posts",
     "write_jsonl",
 ]

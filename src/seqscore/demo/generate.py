@@ -3,7 +3,9 @@
 ``generate`` yields webhook batches ``(account username, events)`` as SendGrid
 would post them to a receiver; ``write_jsonl`` writes each account's events to
 ``<directory>/<username>.jsonl`` (one event per line, in arrival order: what
-``import --account USERNAME`` reads). Both take the account plans
+``import --account USERNAME`` reads); ``posts`` yields ``generate``'s batches
+as webhook bodies, ready to post or ingest (``merged_posts``: fewer, larger
+ones). All take the account plans
 (``default_plans``) or just a seed. Everything is deterministic: the same plans
 and days give the same bytes, whatever the machine.
 
@@ -19,7 +21,7 @@ import datetime as dt
 import gzip
 import io
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -35,10 +37,20 @@ from seqscore.demo.webhook import (
     batches,
 )
 
-__all__ = ["DEFAULT_DAYS", "Batch", "JsonlFile", "Period", "generate", "period", "write_jsonl"]
+__all__ = ["DEFAULT_DAYS", "Batch", "JsonlFile", "Period", "Post", "generate", "merged_posts",
+           "period", "posts", "write_jsonl"]
 
 DEFAULT_DAYS = 120
 _EPOCH = dt.date(1970, 1, 1)
+
+
+class Post(NamedTuple):
+    """One webhook POST as bytes: the account it is for, the body (a JSON array) and
+    how many events it holds."""
+
+    account: str
+    body: bytes
+    events: int
 
 
 class Batch(NamedTuple):
@@ -150,17 +162,68 @@ def generate(source: Sequence[AccountPlan] | int, *, days: int = DEFAULT_DAYS,
     JSON body at most ``max_batch_bytes`` bytes. Lazy: memory holds one day of
     arrivals per account, not the stream.
     """
+    for username, events, _ in _batches(source, days=days, end_day=end_day, today=today,
+                                        volume_scale=volume_scale, quirks=quirks,
+                                        max_batch_bytes=max_batch_bytes,
+                                        max_batch_events=max_batch_events):
+        yield Batch(username, list(events))
+
+
+def posts(source: Sequence[AccountPlan] | int, *, days: int = DEFAULT_DAYS,
+          end_day: dt.date | None = None, today: dt.date | None = None,
+          volume_scale: float = 1.0, quirks: Quirks = DEFAULT_QUIRKS,
+          max_batch_bytes: int = MAX_BATCH_BYTES,
+          max_batch_events: int = MAX_BATCH_EVENTS) -> Iterator[Post]:
+    """``generate``'s batches as the webhook POSTs themselves: the same batches in the
+    same order, each as its body (exactly ``batch_body(batch.events)``, but every
+    event is encoded once, not twice)."""
+    for username, events, parts in _batches(source, days=days, end_day=end_day, today=today,
+                                            volume_scale=volume_scale, quirks=quirks,
+                                            max_batch_bytes=max_batch_bytes,
+                                            max_batch_events=max_batch_events):
+        yield Post(username, b"[" + b",".join(parts) + b"]", len(events))
+
+
+def merged_posts(source: Iterable[Post], *, max_events: int, max_bytes: int
+                 ) -> Iterator[Post]:
+    """``source``'s posts with each account's consecutive posts merged into one body
+    of at most ``max_events`` events and ``max_bytes`` bytes (a post larger on its
+    own stays whole): the same events, each account's in the same order, in fewer,
+    larger bodies. A body is yielded when the account's next post would not fit, and
+    the rest at the end, in order of the accounts' first posts. A repeated post (a
+    batch retry) may then share a body with its original."""
+    held: dict[str, tuple[list[bytes], int, int]] = {}  # account -> inner parts, events, bytes
+    for post in source:
+        inner = post.body[1:-1]
+        if not inner:
+            continue
+        parts, events, size = held.get(post.account, ([], 0, 1))
+        if parts and (events + post.events > max_events or size + len(inner) + 1 > max_bytes):
+            yield Post(post.account, b"[" + b",".join(parts) + b"]", events)
+            parts, events, size = [], 0, 1
+        parts.append(inner)
+        held[post.account] = (parts, events + post.events, size + len(inner) + 1)
+    for account, (parts, events, _) in held.items():
+        if parts:
+            yield Post(account, b"[" + b",".join(parts) + b"]", events)
+
+
+def _batches(source: Sequence[AccountPlan] | int, *, days: int, end_day: dt.date | None,
+             today: dt.date | None, volume_scale: float, quirks: Quirks,
+             max_batch_bytes: int, max_batch_events: int,
+             ) -> Iterator[tuple[str, list[dict[str, Any]], list[bytes]]]:
+    """(username, events, their encoded JSON) per batch: see ``generate``."""
     span = period(days=days, end_day=end_day, today=today)
     streams = [(plan.username, _AccountStream(plan, span, quirks, max_batch_bytes,
                                               max_batch_events))
                for plan in _plans(source, volume_scale)]
     for day in range(span.days):
         for username, stream in streams:
-            for events, _ in stream.day(day):
-                yield Batch(username, list(events))
+            for events, parts in stream.day(day):
+                yield username, events, parts
     for username, stream in streams:
-        for events, _ in stream.rest():
-            yield Batch(username, list(events))
+        for events, parts in stream.rest():
+            yield username, events, parts
 
 
 def write_jsonl(directory: str | Path, source: Sequence[AccountPlan] | int, *,
