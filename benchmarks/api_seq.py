@@ -33,7 +33,6 @@ What it does, all on 127.0.0.1:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import http.client
 import json
@@ -42,19 +41,18 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from serving import HOST, BenchError, Server, benchmark_env
+
 HERE = Path(__file__).resolve().parent
-HOST = "127.0.0.1"
 NOW = "2026-11-20T12:00:00Z"  # Friday noon UTC: 2026-11-19 is the newest closed day
 DAY = dt.date(2026, 11, 19)
 FIRST_DAY = DAY - dt.timedelta(days=29)  # 30 days, both ends included
@@ -73,10 +71,6 @@ LABELS = {"page": "/subusers/scores (1,000 entries)", "scores30": "/scores (30 d
 GOAL_RPS = {"page": 1500.0, "scores30": 3000.0}
 GOAL_P99_MS = 40.0
 GOAL_RATIO = 2.0
-
-
-class BenchError(Exception):
-    """Setup or correctness failure: the run is aborted (exit 2)."""
 
 
 # ------------------------------------------------------------------ machine
@@ -182,79 +176,6 @@ def bump_results_generation(data_dir: Path, n: int) -> Iterator[None]:
             yield
     finally:
         state.close()
-
-
-# ------------------------------------------------------------------ servers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        argv = [a.replace("{port}", str(self.port)) for a in self.argv]
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise BenchError(f"{self.name} server exited ({self.proc.returncode}); log:\n"
-                                 + self.log.read_text(errors="replace")[-3000:])
-            try:
-                status, _h, _b = get(self.port, "/api/v1/health", None, timeout=2.0)
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise BenchError(f"{self.name} server not ready after {timeout:.0f}s")
-
-    def check_loop_and_parser(self) -> str:
-        """uvloop and httptools must be loaded in the server process (one worker)."""
-        assert self.proc is not None
-        maps = Path(f"/proc/{self.proc.pid}/maps")
-        if not maps.exists():
-            return "not checked (no /proc)"
-        text = maps.read_text(errors="replace")
-        missing = [m for m in ("uvloop", "httptools") if m not in text]
-        if missing:
-            raise BenchError(f"{self.name}: {', '.join(missing)} not loaded in the server")
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        if children.exists() and children.read_text().strip():
-            raise BenchError(f"{self.name}: the server has worker processes; want one")
-        return "uvloop + httptools, one process"
-
-    def cpu_seconds(self) -> float:
-        assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
 
 
 def get(port: int, path: str, api_key: str | None, *,
@@ -451,7 +372,7 @@ def main() -> int:
               f"parent ({time.perf_counter() - t0:.1f}s to seed {data_dir})")
 
         # only our settings: none of the caller's SEQSCORE_* (a state URL, a model...)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SEQSCORE_")}
+        env = benchmark_env()
         env.update({"SEQSCORE_DATA_DIR": str(data_dir), "SEQSCORE_NOW": NOW,
                     "SEQSCORE_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
                     "SEQSCORE_WORKER": "false", "SEQSCORE_LOG_LEVEL": "warning",
