@@ -31,8 +31,6 @@ Figures and how to read them: docs/performance.md ("Ingest").
 from __future__ import annotations
 
 import argparse
-import base64
-import contextlib
 import datetime as dt
 import http.client
 import json
@@ -40,19 +38,27 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from serving import (
+    HOST,
+    BenchError,
+    Server,
+    basic,
+    benchmark_env,
+    cpu_seconds_by_pid,
+    tree_cpu_seconds,
+    tree_memory_bytes,
+)
+
 HERE = Path(__file__).resolve().parent
-HOST = "127.0.0.1"
 NOW = "2026-11-20T12:00:00Z"  # the stream ends on the 19th: every event is of a closed day
 END_DAY = dt.date(2026, 11, 19)
 BATCH_BYTES = 768 * 1024
@@ -61,10 +67,6 @@ GOAL_HTTP = 100_000
 GOAL_RATIO = 50.0
 GOAL_IMPORT = 300_000
 GOAL_MEMORY = 1 << 30
-
-
-class BenchError(Exception):
-    """Setup or correctness failure: the run is aborted (exit 2)."""
 
 
 def machine_line() -> str:
@@ -156,101 +158,6 @@ def seed(data_dir: Path, accounts: list[str]) -> dict[str, str]:
         services.close()
 
 
-# ------------------------------------------------------------------ servers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (from /proc)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
-def cpu_seconds_by_pid(pid: int) -> dict[int, float]:
-    """CPU seconds (user + system) so far of ``pid`` and of each of its descendants."""
-    found = {}
-    for member in process_tree(pid):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            found[member] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return found
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    return sum(cpu_seconds_by_pid(pid).values())
-
-
-def tree_memory_bytes(pid: int) -> int:
-    """Memory of ``pid`` and its descendants: the sum of their proportional set sizes
-    (PSS: a page shared by n processes counts 1/n in each), else of their resident sets."""
-    total = 0
-    for member in process_tree(pid):
-        with contextlib.suppress(OSError, ValueError):
-            rollup = Path(f"/proc/{member}/smaps_rollup")
-            source, field_name = ((rollup, "Pss:") if rollup.exists()
-                                  else (Path(f"/proc/{member}/status"), "VmRSS:"))
-            for line in source.read_text().splitlines():
-                if line.startswith(field_name):
-                    total += int(line.split()[1]) * 1024
-                    break
-    return total
-
-
-@dataclass
-class Server:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Server:
-        argv = [a.replace("{port}", str(self.port)) for a in self.argv]
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"{self.name} exited ({self.proc.returncode}); log:\n"
-                                 + self.log.read_text(errors="replace")[-3000:])
-            with contextlib.suppress(OSError):
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
-                conn.request("GET", "/api/v1/health")
-                if conn.getresponse().status == 200:
-                    return self
-            time.sleep(0.1)
-        raise BenchError(f"{self.name} not ready after 90 s")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-
-def basic(key: str) -> str:
-    return "Basic " + base64.b64encode(f"apikey:{key}".encode()).decode()
-
-
 def post_all(port: int, bodies: list[tuple[str, bytes, int]], keys: dict[str, str],
              clients: int) -> tuple[float, dict[str, int]]:
     """Post every body from ``clients`` threads; (seconds first send .. last answer, totals)."""
@@ -319,7 +226,7 @@ def measure_seqscore(tmp: Path, bodies: list[tuple[str, bytes, int]], clients: i
                      **({} if processes.startswith("auto") else
                         {"SEQSCORE_INGEST_PROCESSES": processes})},
                     tmp / f"serve-{processes}.log")
-    server.start()
+    server.start().wait_ready()
     try:
         assert server.proc is not None
         _, warm = post_all(server.port, bodies[:clients], keys, clients)  # connections, caches
@@ -351,7 +258,7 @@ def measure_straightforward(tmp: Path, bodies: list[tuple[str, bytes, int]], cli
                                         "--db", str(tmp / "straightforward.sqlite3"),
                                         "--key", key, "--port", "{port}"],
                     env, tmp / "straightforward.log")
-    server.start()
+    server.start().wait_ready()
     try:
         keys = {a: key for a, _, _ in bodies}
         post_all(server.port, bodies[:2], keys, 2)
@@ -421,7 +328,7 @@ def main() -> int:
     print(f"mode: {'quick' if args.quick else 'full'}; {args.clients} clients; "
           f"{http_events:,} events over HTTP; import of {import_events:,} events")
     tmp = Path(tempfile.mkdtemp(prefix="seqscore-ingest-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEQSCORE_")}
+    env = benchmark_env()
     env.update({"SEQSCORE_NOW": NOW, "SEQSCORE_LOG_LEVEL": "warning", "SEQSCORE_HOST": HOST})
     try:
         t0 = time.perf_counter()

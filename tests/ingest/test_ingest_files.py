@@ -284,7 +284,7 @@ def test_overlong_record_is_an_error_not_a_memory_blowup(tmp_path: Path) -> None
     _, error = drain(write(tmp_path / "e.jsonl", b"{}\n" * 2 + line, compress=False),
                      max_record_bytes=1000)
     assert "longer than 1000 bytes" in str(error)
-    unbalanced = b'email,reason\na@b.com,"' + b"x\n" * 3000
+    unbalanced = b'email,event,timestamp\na@b.com,"' + b"x\n" * 3000
     _, error = drain(write(tmp_path / "e.csv", unbalanced, compress=False),
                      max_record_bytes=1000)
     assert "an unbalanced quote?" in str(error)

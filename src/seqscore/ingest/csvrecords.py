@@ -17,6 +17,8 @@ from typing import Final
 import msgspec
 
 _END_OF_DATA: Final = "unexpected end of data"
+#: The csv module's error for a field over ``csv.field_size_limit()`` (128 KiB).
+_FIELD_LIMIT: Final = "field larger than field limit"
 
 
 class RecordTooLong(Exception):
@@ -30,9 +32,10 @@ class CsvRecords:
     the record's JSON object as bytes, or a ``str`` reason when the record is
     malformed (more cells than names, bad quoting, invalid UTF-8); missing
     trailing cells are empty. A record cut
-    off by the end of the data raises ``csv.Error``; one over ``max_record_bytes``
-    raises ``RecordTooLong``. ``record_line`` is the line the current record
-    starts on.
+    off by the end of the data raises ``csv.Error``; one over ``max_record_bytes``,
+    or with a field over the csv module's limit (128 KiB: an unbalanced quote that
+    swallowed the records after it), raises ``RecordTooLong``. ``record_line`` is
+    the line the current record starts on.
     """
 
     def __init__(self, lines: Iterator[tuple[int, bytes, bool]], max_record_bytes: int) -> None:
@@ -65,6 +68,9 @@ class CsvRecords:
             except csv.Error as exc:
                 if _END_OF_DATA in str(exc):
                     raise
+                if _FIELD_LIMIT in str(exc):  # a quote opened and not closed in sight
+                    raise RecordTooLong(f"a CSV field is longer than {csv.field_size_limit()} "
+                                        "bytes (an unbalanced quote?)") from None
                 yield self.record_line, b"\n".join(self._consumed), f"malformed CSV: {exc}"
                 continue
             original = b"\n".join(self._consumed)

@@ -19,11 +19,13 @@ far (for a progress bar). Memory stays flat: one read block, one chunk.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import gzip
+import itertools
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final, Literal
@@ -123,6 +125,12 @@ class _Chunker:
         self.sources.append(source)
         self.size += len(element) + 1
 
+    def extend(self, lines: Iterable[int], elements: list[bytes], sources: list[bytes]) -> None:
+        self.elements += elements
+        self.lines += lines
+        self.sources += sources
+        self.size += sum(map(len, elements)) + len(elements)
+
     def full(self) -> bool:
         return (len(self.elements) >= self.chunk_events or self.size >= self.chunk_bytes
                 or len(self.rejects) >= self.chunk_events)
@@ -146,8 +154,8 @@ class _Input:
         self.offset = 0  # decompressed bytes returned so far
         head = self._raw_head()
         self.gzip = head.startswith(GZIP_MAGIC)
-        self._stream: BinaryIO = (
-            gzip.GzipFile(fileobj=file, mode="rb") if self.gzip else file)  # type: ignore[assignment]
+        self._gzip = gzip.GzipFile(fileobj=file, mode="rb") if self.gzip else None
+        self._failed: ImportFileError | None = None  # raised once the data before it is out
 
     def _raw_head(self) -> bytes:
         peek = getattr(self._file, "peek", None)
@@ -161,14 +169,39 @@ class _Input:
             return self.offset
 
     def read(self, size: int) -> bytes:
-        try:
-            data = self._stream.read(size)
-        except EOFError:
-            raise self.error("the gzip stream is truncated (the file was cut short)") from None
-        except (gzip.BadGzipFile, zlib.error) as exc:
-            raise self.error(f"corrupt gzip data ({exc})") from None
-        except OSError as exc:
-            raise self.error(f"read error ({exc.strerror or exc})") from None
+        """Up to ``size`` bytes (fewer only at the end). A damaged gzip stream first
+        gives everything decompressed before the damage, then raises."""
+        if self._failed is not None:
+            raise self._failed
+        if self._gzip is None:
+            try:
+                data = self._file.read(size)
+            except OSError as exc:
+                raise self.error(f"read error ({exc.strerror or exc})") from None
+            self.offset += len(data)
+            return data
+        parts: list[bytes] = []
+        got = 0
+        while got < size:  # read1: a failing read() would drop what it decompressed
+            try:
+                part = self._gzip.read1(size - got)
+            except EOFError:
+                failure = "the gzip stream is truncated (the file was cut short)"
+            except (gzip.BadGzipFile, zlib.error) as exc:
+                failure = f"corrupt gzip data ({exc})"
+            except OSError as exc:
+                failure = f"read error ({exc.strerror or exc})"
+            else:
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+                continue
+            self._failed = self.error(failure, offset=self.offset + got)
+            if not parts:
+                raise self._failed
+            break
+        data = b"".join(parts)
         self.offset += len(data)
         return data
 
@@ -204,13 +237,58 @@ def read_events(
         inp = _Input(source, file)
         head = inp.read(_BLOCK_BYTES)
         fmt = _detect(head) if file_format == "auto" else file_format
+        _check_text(inp, head, fmt)
         chunker = _Chunker(chunk_events, chunk_bytes)
-        if fmt == "json":
-            yield from _json_chunks(inp, head, chunker, max_record_bytes)
-        elif fmt == "jsonl":
-            yield from _jsonl_chunks(inp, head, chunker, max_record_bytes)
-        else:
-            yield from _csv_chunks(inp, head, chunker, max_record_bytes)
+        try:
+            if fmt == "json":
+                yield from _json_chunks(inp, head, chunker, max_record_bytes)
+            elif fmt == "jsonl":
+                yield from _jsonl_chunks(inp, head, chunker, max_record_bytes)
+            else:
+                yield from _csv_chunks(inp, head, chunker, max_record_bytes)
+        except ImportFileError:  # a read failed (gzip damage): the records before it first
+            chunk = chunker.take(inp.bytes_read)
+            if chunk is not None:
+                yield chunk
+            raise
+
+
+#: Columns every event needs: a CSV header without them is not a file of events.
+_CSV_REQUIRED: Final = ("event", "timestamp")
+
+
+def _check_text(inp: _Input, head: bytes, fmt: FileFormat) -> None:
+    """Refuse a file whose first block shows it is not UTF-8 text of events: binary
+    data (a NUL byte), UTF-16/32 text, or a CSV whose header row is not UTF-8 or
+    names no ``event`` and ``timestamp`` columns (every record would be rejected)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise inp.error("UTF-16 or UTF-32 text, not UTF-8: save it as UTF-8", offset=0)
+    nul = head.find(b"\0")
+    if nul >= 0:
+        raise inp.error("binary data, not a text file of events (a NUL byte)", offset=nul)
+    if fmt != "csv":
+        return
+    text = head.removeprefix(_BOM)
+    lines = text.split(b"\n")[:-1] or [text]
+    number = next((n for n, line in enumerate(lines, 1) if line.strip()), 0)
+    if not number:
+        return  # blank: no records
+    line = lines[number - 1]
+    offset = len(head) - len(text) + sum(len(before) + 1 for before in lines[:number - 1])
+    try:
+        names = {name.strip() for name in next(csv.reader([line.decode("utf-8").rstrip("\r")]),
+                                                [])}
+    except UnicodeDecodeError as exc:
+        raise inp.error("not an event file: the CSV header row is not UTF-8 text",
+                        line=number, offset=offset + exc.start) from None
+    except csv.Error as exc:
+        raise inp.error(f"not an event file: the CSV header row is malformed ({exc})",
+                        line=number, offset=offset) from None
+    missing = [name for name in _CSV_REQUIRED if name not in names]
+    if missing:
+        raise inp.error("not an event file: the CSV header row names no "
+                        + " or ".join(f'"{name}"' for name in missing) + " column",
+                        line=number, offset=offset)
 
 
 def _detect(head: bytes) -> FileFormat:
@@ -297,26 +375,101 @@ def _lines(inp: _Input, head: bytes, max_record_bytes: int) -> Iterator[tuple[in
         yield number + 1, rest, False
 
 
+def _line_blocks(inp: _Input, head: bytes,
+                 max_record_bytes: int) -> Iterator[tuple[int, list[bytes], bool]]:
+    """``_lines`` a read block at a time: (number of the first line, the lines without
+    their line breaks, whether a line break ended the last of them). The lines before
+    one over ``max_record_bytes`` are yielded, then it is an ``ImportFileError``."""
+    number = 0
+    rest = head.removeprefix(_BOM)
+    while True:
+        *complete, rest = rest.split(b"\n")
+        if complete:
+            if max(map(len, complete)) > max_record_bytes:
+                long = next(i for i, line in enumerate(complete) if len(line) > max_record_bytes)
+                if long:
+                    yield number + 1, complete[:long], True
+                raise inp.error(f"a line is longer than {max_record_bytes} bytes",
+                                line=number + long + 1)
+            yield number + 1, complete, True
+            number += len(complete)
+        if len(rest) > max_record_bytes:
+            raise inp.error(f"a line is longer than {max_record_bytes} bytes", line=number + 1)
+        block = inp.read(_BLOCK_BYTES)
+        if not block:
+            break
+        rest += block
+    if rest:
+        yield number + 1, [rest], False
+
+
+_decode_records = msgspec.json.Decoder(list[msgspec.Raw]).decode
+
+
+def _records_if_clean(lines: list[bytes]) -> list[bytes] | None:
+    """The records of ``lines`` when every one is non-blank, valid JSON, valid UTF-8
+    and shallow enough (``_check_element``), all checked in one decode of their
+    array; None when any is not (then each line is looked at alone)."""
+    records = [line.strip(b" \t\r") for line in lines]
+    if not all(records):
+        return None
+    joined = b"[" + b",".join(records) + b"]"
+    try:
+        elements = _decode_records(joined)  # RecursionError: one is nested too deeply
+        if not joined.isascii():
+            joined.decode("utf-8")
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        return None
+    # Records hold no surrounding whitespace, so the elements are the records exactly
+    # when their lengths agree one by one (``1,[2`` and ``3]`` are two elements too).
+    if list(map(len, elements)) != list(map(len, records)):
+        return None
+    return records
+
+
 def _jsonl_chunks(inp: _Input, head: bytes, chunker: _Chunker,
                   max_record_bytes: int) -> Iterator[Chunk]:
-    for number, line, terminated in _lines(inp, head, max_record_bytes):
-        record = line.strip(b" \t\r")
-        if not record:
-            continue
-        reason = _check_element(record)
-        if reason is None:
-            chunker.add(number, record, line.rstrip(b"\r"))
-        elif not terminated and "truncated" in reason:
-            chunk = chunker.take(inp.bytes_read)
-            if chunk is not None:
-                yield chunk
-            raise inp.error("the file ends in the middle of a record", line=number)
-        else:
-            chunker.rejects.append(LineReject(number, line.rstrip(b"\r"), reason))
-        if chunker.full():
-            chunk = chunker.take(inp.bytes_read)
-            if chunk is not None:
-                yield chunk
+    for first, lines, terminated in _line_blocks(inp, head, max_record_bytes):
+        start = 0
+        while start < len(lines):
+            # A group fills the open chunk to its limits, as adding line by line would.
+            group = lines[start:start + max(1, chunker.chunk_events - len(chunker.elements))]
+            records = _records_if_clean(group) if terminated else None
+            if records is not None:
+                room = chunker.chunk_bytes - chunker.size
+                if sum(map(len, records)) + len(records) >= room:
+                    fits = bisect.bisect_left(list(itertools.accumulate(
+                        len(record) + 1 for record in records)), room) + 1
+                    group, records = group[:fits], records[:fits]
+                # strip() returns a line without surrounding whitespace itself
+                sources = group if records == group else [line.rstrip(b"\r") for line in group]
+                chunker.extend(range(first + start, first + start + len(group)), records,
+                               sources)
+                start += len(group)
+                if chunker.full():
+                    chunk = chunker.take(inp.bytes_read)
+                    if chunk is not None:
+                        yield chunk
+                continue
+            for offset, line in enumerate(group):
+                number = first + start + offset
+                record = line.strip(b" \t\r")
+                if record:
+                    reason = _check_element(record)
+                    if reason is None:
+                        chunker.add(number, record, line.rstrip(b"\r"))
+                    elif not terminated and "truncated" in reason:
+                        chunk = chunker.take(inp.bytes_read)
+                        if chunk is not None:
+                            yield chunk
+                        raise inp.error("the file ends in the middle of a record", line=number)
+                    else:
+                        chunker.rejects.append(LineReject(number, line.rstrip(b"\r"), reason))
+                if chunker.full():
+                    chunk = chunker.take(inp.bytes_read)
+                    if chunk is not None:
+                        yield chunk
+            start += len(group)
     chunk = chunker.take(inp.bytes_read)
     if chunk is not None:
         yield chunk

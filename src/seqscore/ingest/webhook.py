@@ -53,8 +53,10 @@ _UNDECODABLE = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
 # (recipient hash, domain, provider, address as UTF-8); all None: no recipient.
 _Recipient = tuple[str, str, str, bytes] | tuple[None, None, None, None]
 _NO_RECIPIENT: _Recipient = (None, None, None, None)
-# Per body: email as sent -> its _Recipient, or the reason it is rejected.
+# Email as sent -> its _Recipient, or the reason it is rejected.
 _Memo = dict[str, "_Recipient | str"]
+#: Recipients a parser remembers (about 200 bytes each) before it starts afresh.
+RECIPIENT_MEMO_ENTRIES: Final = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,8 @@ class EventParser:
     ``providers`` maps a lower-case domain to its mailbox provider (a mapping,
     whose unknown domains are their own provider, or a function);
     ``raw_cap_bytes`` caps the ``raw`` column (see ``rawjson``; 0 stores no
-    raw JSON). A parser holds no state between calls and may be shared.
+    raw JSON). A parser may be shared between threads; all it keeps between calls
+    is a bounded memo of the recipients it has hashed, in this process's memory.
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class EventParser:
         self._provider: Callable[[str], str] = provider_function(providers)
         self._provider_table = providers if isinstance(providers, Mapping) else None
         self._raw = RawJson(raw_cap_bytes)
+        self._memo: _Memo = {}
         self._decode_all = msgspec.json.Decoder(list[StrictEvent]).decode
         self._decode_all_loose = msgspec.json.Decoder(list[Event]).decode
         self._decode_all_names = msgspec.json.Decoder(list[dict[str, Raw]]).decode
@@ -161,7 +165,7 @@ class EventParser:
                    rows: list[Row], rejects: list[Reject]) -> None:
         """A body decoded in one call; ``names`` holds each event's fields by name
         (None: there are no custom args)."""
-        memo: _Memo = {}
+        memo = self._memo_for_body()
         row = self._row
         append = rows.append
         for index, event in enumerate(events):
@@ -174,9 +178,17 @@ class EventParser:
             except Exception as exc:  # the promise: nothing but BodyError is raised
                 rejects.append(Reject(index, bytes(elements[index]), _unreadable(exc)))
 
+    def _memo_for_body(self) -> _Memo:
+        """The recipients seen lately (the same few recur across bodies), emptied when
+        it holds ``RECIPIENT_MEMO_ENTRIES``: a dict is safe to share between threads."""
+        memo = self._memo
+        if len(memo) >= RECIPIENT_MEMO_ENTRIES:
+            memo.clear()
+        return memo
+
     def _parse_each(self, elements: Elements, rows: list[Row], rejects: list[Reject]) -> None:
         """Element by element, for a body with an element no struct fits."""
-        memo: _Memo = {}
+        memo = self._memo_for_body()
         for index, element in enumerate(elements.items):
             try:
                 try:
@@ -266,8 +278,11 @@ class EventParser:
             if machine is None:
                 machine = False
                 keep = [*(keep or ()), ("sg_machine_open", original)]
-        if address is not None and (_mentions_at(event_id) or _mentions_at(message_id)
-                                    or _mentions_at(status)):
+        # The cheap test before looking for the address in a column: an "@" or a "%40".
+        if address is not None and (
+                "@" in event_id or "%" in event_id
+                or (message_id is not None and ("@" in message_id or "%" in message_id))
+                or (status is not None and ("@" in status or "%" in status))):
             # A column that quotes the address (some senders build ids from it).
             plain = address.decode("utf-8", "surrogatepass")
             event_id = self._private(event_id, plain)
@@ -309,7 +324,7 @@ class EventParser:
 
     def _recipient(self, email: object, event: str, memo: _Memo) -> _Recipient:
         """(hash, domain, provider, address bytes) of ``email``; all None when absent
-        from an event that needs none. Memoised per body by the value as sent."""
+        from an event that needs none. Memoised by the value as sent."""
         if type(email) is str:
             known = memo.get(email)
             if known is None:
@@ -349,11 +364,6 @@ class EventParser:
                 # unreadable as a whole (a huge integer in a verbatim field): the bytes
                 return norm.derived_event_id(self._key, raw)
         return norm.derived_event_id(self._key, norm.canonical_json(decoded, raw))
-
-
-def _mentions_at(text: str | None) -> bool:
-    # The cheap test before looking for the address in a column: an "@" or a "%40".
-    return text is not None and ("@" in text or "%" in text)
 
 
 def _unreadable(exc: Exception) -> str:

@@ -10,7 +10,10 @@ CSV, maybe gzip); each chunk is a webhook-shaped body handed to a sink:
 
 Several chunks are in flight at once, and their answers are taken in file
 order, so memory stays flat however large the file. A re-run stores nothing
-twice: each chunk is recognised by its digest (``duplicates``). Rejected records
+twice: each chunk is recognised by its digest (``duplicates``). A file damaged in
+the middle of a chunk stores that chunk's part before the damage;
+``<file>.import-cuts.json`` remembers where, so that a re-run on the repaired file
+sends that chunk in the same pieces and the part is recognised too. Rejected records
 (not JSON, or invalid events) are written to ``<file>.rejected.jsonl``, one JSON
 object per record: its line, the reason and the original text.
 """
@@ -18,7 +21,12 @@ object per record: its line, the reason and the original text.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import http.client
+import itertools
+import json
+import queue
 import threading
 import time
 import urllib.parse
@@ -33,18 +41,29 @@ import msgspec
 
 from seqscore.errors import SeqscoreError, Unavailable
 from seqscore.ingest.files import Chunk, ImportFileError, read_events
-from seqscore.service.ingest import IngestReport, IngestService
+from seqscore.service.ingest import IngestReport, IngestService, ManyAppender, PreparedBatch
 from seqscore.service.services import Services
 from seqscore.storage.duckdb_events import EventStoreBusy
 from seqscore.types import Account
 
 #: Chunks sent before the first answer is awaited: enough to keep every parser busy.
 IN_FLIGHT: Final = 8
+#: Rows a local import stores per transaction, when it has that many: more than a
+#: DuckDB row group (122,880 rows), which DuckDB then writes straight into the file
+#: rather than through its write-ahead log (about a third less CPU per event).
+BULK_ROWS: Final = 125_000
+#: Chunks a local import keeps in flight: a group being stored, the next one parsing.
+LOCAL_IN_FLIGHT: Final = 72
+#: A local import's threads waiting on the parser processes.
+PARSE_THREADS: Final = 4
+#: The writer stores a smaller group once no chunk has come for this long.
+GROUP_WAIT_S: Final = 0.05
 #: Retries of a chunk the server could not take (5xx, connection lost).
 REMOTE_ATTEMPTS: Final = 6
 
 _encode = msgspec.json.Encoder().encode
 Progress = Callable[[int, int], None]  # (bytes read of the file, events read so far)
+_Parsing = tuple["Future[PreparedBatch]", "Future[IngestReport]"]
 
 
 class ImportRefused(SeqscoreError):
@@ -99,19 +118,25 @@ class _Rejected:
             self.file.close()
 
 
-def import_file(path: Path, sink: Sink, *, in_flight: int = IN_FLIGHT,
+def import_file(path: Path, sink: Sink, *, in_flight: int | None = None,
                 progress: Progress | None = None) -> FileReport:
     """Send every chunk of ``path`` to ``sink``; returns the file's counts.
 
-    ``in_flight`` chunks are sent before the first answer is awaited. A file cut
+    ``in_flight`` chunks (default: the sink's ``in_flight``, else ``IN_FLIGHT``)
+    are sent before the first answer is awaited. A file cut
     short or corrupt stores the chunks before the damage and records the error
     in ``FileReport.error`` (``ImportFileError`` is not raised); other errors
     (a refusal by the server, the store unavailable) are raised.
     """
+    if in_flight is None:
+        in_flight = int(getattr(sink, "in_flight", IN_FLIGHT))
     report = FileReport(path)
     rejected = _Rejected(path.with_name(path.name + ".rejected.jsonl"))
     rejected.path.unlink(missing_ok=True)
+    cuts = _Cuts.load(path.with_name(path.name + CUTS_SUFFIX))
     pending: deque[tuple[Chunk, Future[IngestReport]]] = deque()
+    last: tuple[int, list[Chunk]] | None = None  # the last chunk sent, in its pieces
+    ordinal = -1
 
     def settle(chunk: Chunk, outcome: IngestReport) -> None:
         report.accepted += outcome.accepted
@@ -123,27 +148,110 @@ def import_file(path: Path, sink: Sink, *, in_flight: int = IN_FLIGHT,
 
     try:
         try:
-            for chunk in read_events(path):
+            for ordinal, chunk in enumerate(read_events(path)):
                 report.records += chunk.count + len(chunk.rejects)
                 report.rejected += len(chunk.rejects)
                 for line_reject in chunk.rejects:
                     rejected.write(line_reject.line, line_reject.reason, line_reject.text)
-                if chunk.count:
-                    pending.append((chunk, sink.submit(chunk.body)))
+                if chunk.count:  # kept for its lines and sources; the sink has the body
+                    pieces = cuts.pieces(ordinal, chunk)
+                    for piece in pieces:
+                        future = sink.submit(piece.body)
+                        pending.append((dataclasses.replace(piece, body=b""), future))
+                    last = (ordinal, pieces)
                 while len(pending) > in_flight:
                     settle(*_result(pending.popleft()))
                 if progress is not None:
                     progress(chunk.bytes_read, report.records)
         except ImportFileError as exc:
             report.error = str(exc)
+            if last is not None:  # maybe stored in part: a re-run cuts it the same way
+                cuts.remember(*last)
         while pending:
             settle(*_result(pending.popleft()))
     finally:
         for _, future in pending:
             future.cancel()
         rejected.close()
+    cuts.save(reached=ordinal if report.error else None)
     report.rejected_path = rejected.path if rejected.count else None
     return report
+
+
+#: Beside a file: the chunks a damaged import stored in part, and how they were cut.
+CUTS_SUFFIX: Final = ".import-cuts.json"
+_decode_elements = msgspec.json.Decoder(list[msgspec.Raw]).decode
+_Piece = tuple[int, int, str]  # (first element, end, digest of its body)
+
+
+def _body_digest(body: bytes) -> str:
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+@dataclass
+class _Cuts:
+    """``<file>.import-cuts.json``: for each chunk (by its position in the file) sent
+    in pieces, the pieces, so that every run sends it cut the same way.
+
+    Stores recognise a chunk sent again by the digest of its body. When a file is
+    damaged inside a chunk, the part before the damage is stored as a body of its
+    own; the repaired file's chunk is longer, its digest new, and the part would be
+    stored (and counted) twice. So the part is remembered here, and a re-run sends
+    that chunk as the part (recognised: ``duplicates``) and the rest (new:
+    ``accepted``), and remembers both pieces for later re-runs. A chunk whose
+    start no longer matches (another file of the same name) is sent whole."""
+
+    path: Path
+    known: dict[int, list[_Piece]]
+    used: dict[int, list[_Piece]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> _Cuts:
+        try:
+            data = json.loads(path.read_bytes())
+            known = {int(k): [(int(a), int(b), str(d)) for a, b, d in v]
+                     for k, v in data["chunks"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            known = {}
+        return cls(path, known)
+
+    def pieces(self, ordinal: int, chunk: Chunk) -> list[Chunk]:
+        """``chunk`` as the pieces it was stored in before (itself when whole)."""
+        known = self.known.get(ordinal)
+        if not known or max(b for _, b, _ in known) > chunk.count:
+            return [chunk]
+        elements = [bytes(raw) for raw in _decode_elements(chunk.body)]
+        bounds = [0, *sorted({b for _, b, _ in known} | {chunk.count})]
+        if (_join(elements) != chunk.body
+                or any(_body_digest(_join(elements[a:b])) != d for a, b, d in known)
+                or {(a, b) for a, b, _ in known} - set(itertools.pairwise(bounds))):
+            return [chunk]  # not the chunk that was cut: send it whole
+        pieces = [dataclasses.replace(chunk, body=_join(elements[a:b]), lines=chunk.lines[a:b],
+                                      sources=chunk.sources[a:b], rejects=())
+                  for a, b in itertools.pairwise(bounds)]
+        self.remember(ordinal, pieces)
+        return pieces
+
+    def remember(self, ordinal: int, pieces: list[Chunk]) -> None:
+        starts = itertools.accumulate((p.count for p in pieces), initial=0)
+        self.used[ordinal] = [(a, a + p.count, _body_digest(p.body))
+                              for a, p in zip(starts, pieces, strict=False)]
+
+    def save(self, *, reached: int | None) -> None:
+        """Keep what this run used, and (``reached``: the last chunk read before the
+        damage) what it did not reach; remove the file when there is nothing."""
+        keep = {k: v for k, v in self.known.items() if reached is not None and k > reached}
+        keep.update(self.used)
+        with contextlib.suppress(OSError):  # only the counts of a later re-run suffer
+            if not keep:
+                self.path.unlink(missing_ok=True)
+                return
+            self.path.write_text(json.dumps({"chunks": {str(k): [list(p) for p in v]
+                                                        for k, v in sorted(keep.items())}}))
+
+
+def _join(elements: list[bytes]) -> bytes:
+    return b"[" + b",".join(elements) + b"]"
 
 
 def _result(item: tuple[Chunk, Future[IngestReport]]) -> tuple[Chunk, IngestReport]:
@@ -154,20 +262,80 @@ def _result(item: tuple[Chunk, Future[IngestReport]]) -> tuple[Chunk, IngestRepo
 
 
 class LocalSink:
-    """Stores chunks in this process for ``account``, several at once: the parsing
-    runs in the service's parser processes (``ingest_processes``), so that every
-    core parses. A chunk's rejects are left to the file's ``.rejected.jsonl``."""
+    """Stores chunks in this process for ``account``. The parsing runs in the
+    service's parser processes (``ingest_processes``), so that every core parses;
+    one writer thread stores the parsed chunks in file order, ``bulk_rows`` and
+    more per transaction of the event store (``append_many``, its only writer
+    here). A chunk's rejects are left to the file's ``.rejected.jsonl``."""
 
-    def __init__(self, ingest: IngestService, account: Account) -> None:
+    #: Chunks ``import_file`` keeps in flight: a group being stored, the next parsing.
+    in_flight = LOCAL_IN_FLIGHT
+
+    def __init__(self, ingest: IngestService, account: Account, append_many: ManyAppender,
+                 *, bulk_rows: int = BULK_ROWS) -> None:
         self._ingest = ingest
         self._account = account
-        self._threads = ThreadPoolExecutor(IN_FLIGHT + 1, thread_name_prefix="seqscore-import")
+        self._append_many = append_many
+        self._bulk_rows = bulk_rows
+        self._parsers = ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="seqscore-import")
+        self._parsed: queue.SimpleQueue[_Parsing | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write, name="seqscore-import-writer",
+                                        daemon=True)
+        self._writer.start()
 
     def submit(self, body: bytes) -> Future[IngestReport]:
-        return self._threads.submit(self._ingest.ingest, self._account, body, quarantine=False)
+        done: Future[IngestReport] = Future()
+        self._parsed.put((self._parsers.submit(self._ingest.prepare, self._account, body), done))
+        return done
+
+    def _write(self) -> None:
+        """Store the chunks in order, in groups of ``bulk_rows`` rows or more, or
+        what is there when no chunk has come for ``GROUP_WAIT_S`` (the reader waits
+        for an answer, or the file has ended)."""
+        group: list[tuple[PreparedBatch, Future[IngestReport]]] = []
+        rows = 0
+        while True:
+            try:
+                item = self._parsed.get(timeout=GROUP_WAIT_S) if group else self._parsed.get()
+            except queue.Empty:
+                self._store(group)
+                group, rows = [], 0
+                continue
+            if item is None:
+                self._store(group)
+                return
+            parsing, done = item
+            if not done.set_running_or_notify_cancel():
+                parsing.cancel()
+                continue
+            try:
+                batch = parsing.result()
+            except BaseException as exc:  # BodyError, Unavailable: that chunk's answer
+                done.set_exception(exc)
+                continue
+            group.append((batch, done))
+            rows += batch.parsed.table.num_rows
+            if rows >= self._bulk_rows:
+                self._store(group)
+                group, rows = [], 0
+
+    def _store(self, group: list[tuple[PreparedBatch, Future[IngestReport]]]) -> None:
+        if not group:
+            return
+        try:
+            reports = self._ingest.store_many(self._account, [batch for batch, _ in group],
+                                              append_many=self._append_many, quarantine=False)
+        except BaseException as exc:
+            for _, done in group:
+                done.set_exception(exc)
+            return
+        for (_, done), report in zip(group, reports, strict=True):
+            done.set_result(report)
 
     def close(self) -> None:
-        self._threads.shutdown(cancel_futures=True)
+        self._parsed.put(None)
+        self._writer.join()
+        self._parsers.shutdown(cancel_futures=True)
 
 
 def local_sink(services: Services, username: str) -> LocalSink:
@@ -181,7 +349,7 @@ def local_sink(services: Services, username: str) -> LocalSink:
         s = services.settings
         raise EventStoreBusy(f"{exc}. Import through it: seqscore import FILE... --url "
                              f"http://{s.host}:{s.port} --key KEY") from exc
-    return LocalSink(ingest, account)
+    return LocalSink(ingest, account, services.events.append_many)
 
 
 # ------------------------------------------------------------------ remote

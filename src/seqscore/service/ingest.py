@@ -57,6 +57,7 @@ POOL_MIN_BODY_BYTES: Final = 64 << 10
 MSG_SIGNATURE = "the webhook signature is missing, invalid or too old"
 
 Appender = Callable[[pa.Table, "bytes | None"], AppendOutcome]
+ManyAppender = Callable[[Sequence[tuple[pa.Table, "bytes | None"]]], list[AppendOutcome]]
 
 
 class SignatureRejected(Forbidden):
@@ -86,6 +87,16 @@ class IngestReport:
         return {"accepted": self.accepted, "rejected": self.rejected,
                 "duplicates": self.duplicates,
                 "errors": [{"index": index, "message": message} for index, message in errors]}
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A body parsed and ready to store: its rows and rejects, its batch key (see
+    ``IngestService.batch_key``) and when it was received."""
+
+    parsed: ParsedBatch
+    batch_key: bytes
+    received_at: dt.datetime
 
 
 def stale_ranges(days: Iterable[Day], *, window_days: int, last_closed: Day
@@ -223,10 +234,40 @@ class IngestService:
         """Parse ``body`` (a JSON array of events) and ``store`` it for ``account``.
 
         Raises ``BodyError`` for a body that is not a JSON array: nothing is stored."""
+        batch = self.prepare(account, body)
+        return self.store(account, batch.parsed, batch_key=batch.batch_key,
+                          received_at=batch.received_at, quarantine=quarantine)
+
+    def prepare(self, account: Account, body: bytes) -> PreparedBatch:
+        """``body`` parsed for ``account`` and ready to store (``store_many``); raises
+        ``BodyError`` for a body that is not a JSON array."""
         received_at = self._clock.now()
-        parsed = self.parse(account, body, received_at=received_at)
-        return self.store(account, parsed, batch_key=self.batch_key(account, body),
-                          received_at=received_at, quarantine=quarantine)
+        return PreparedBatch(self.parse(account, body, received_at=received_at),
+                             self.batch_key(account, body), received_at)
+
+    def store_many(self, account: Account, batches: Sequence[PreparedBatch], *,
+                   append_many: ManyAppender, quarantine: bool = True) -> list[IngestReport]:
+        """``store`` several batches of ``account`` at once: their events in one
+        transaction of ``append_many`` (the event store's own, for a caller that is
+        its only writer: the import), then one staleness check for all of them.
+        One report per batch; the jobs queued are counted in the first."""
+        uniques = [unique_events(batch.parsed.table) for batch in batches]
+        outcomes = append_many([(table, batch.batch_key)
+                                for (table, _), batch in zip(uniques, batches, strict=True)])
+        days: set[Day] = set()
+        for batch, (table, _) in zip(batches, uniques, strict=True):
+            if quarantine and batch.parsed.rejects:
+                self.quarantine(account, batch.parsed.rejects, received_at=batch.received_at)
+            days.update(table["day"].unique().to_pylist())
+        queued = self.mark_stale(account, days, now=max(b.received_at for b in batches)
+                                 ) if batches else 0
+        return [IngestReport(
+            accepted=outcome.stored, rejected=len(batch.parsed.rejects),
+            duplicates=outcome.duplicates + repeats,
+            errors=tuple((r.index, r.reason) for r in batch.parsed.rejects),
+            jobs_queued=queued if i == 0 else 0)
+            for i, (batch, (_, repeats), outcome) in enumerate(zip(batches, uniques, outcomes,
+                                                                   strict=True))]
 
     def store(self, account: Account, parsed: ParsedBatch, *, batch_key: bytes | None,
               received_at: dt.datetime, quarantine: bool = True) -> IngestReport:

@@ -29,6 +29,10 @@ class AppendOutcome:
 
 
 class EventStore(Protocol):
+    #: Only one process at a time can write the store (the process that opened it):
+    #: no other process can be computing from it either.
+    single_process: bool
+
     def append(self, batch: pa.Table, *, batch_key: bytes | None = None) -> AppendOutcome:
         """Store a batch of ``EVENT_SCHEMA`` rows atomically and durably.
 

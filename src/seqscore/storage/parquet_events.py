@@ -138,6 +138,8 @@ class ParquetEventStore:
     """An ``EventStore`` over a Parquet lake (see the module doc). Thread-safe; any
     number of processes may append, read and compact the same lake at once."""
 
+    single_process = False
+
     def __init__(self, root: str, *, filesystem: pafs.FileSystem | None = None,
                  memory_limit: str = "1GB", threads: int | None = None,
                  target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -79,8 +79,14 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def create_state_engine(url: str) -> sa.Engine:
-    """An engine for a state-store URL (``sqlite:///path`` or ``postgresql+psycopg://…``)."""
+def create_state_engine(url: str, *, connect_timeout_s: int | None = None) -> sa.Engine:
+    """An engine for a state-store URL (``sqlite:///path`` or ``postgresql+psycopg://…``).
+
+    ``connect_timeout_s`` bounds each new PostgreSQL connection (libpq's
+    ``connect_timeout``; a ``connect_timeout`` in the URL wins): a server that accepts
+    the connection but never answers fails the request with 503 instead of holding it,
+    and the event loop with it, forever.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
@@ -92,7 +98,11 @@ def create_state_engine(url: str) -> sa.Engine:
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {}
+        if connect_timeout_s is not None and "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = connect_timeout_s
+        return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                                connect_args=connect_args)
     raise ValueError(f"unsupported state store URL {url!r}: use sqlite:/// or postgresql+psycopg://")
 
 
@@ -104,9 +114,10 @@ class StateStore:
         self.dialect = engine.dialect.name
 
     @classmethod
-    def open(cls, url: str) -> StateStore:
-        """Connect and migrate to the newest schema."""
-        engine = create_state_engine(url)
+    def open(cls, url: str, *, connect_timeout_s: int | None = None) -> StateStore:
+        """Connect and migrate to the newest schema (``connect_timeout_s``: see
+        ``create_state_engine``)."""
+        engine = create_state_engine(url, connect_timeout_s=connect_timeout_s)
         try:
             migrate.upgrade_to_head(engine)
         except sa.exc.OperationalError as exc:
@@ -448,6 +459,40 @@ class StateStore:
                 conn.execute(jobs.update().where(jobs.c.job_id == job_id).values(
                     state=JobState.DONE.value, last_error=error[:4000], updated_at=now))
 
+    def running_claimants(self) -> set[str]:
+        """The workers (``claimed_by``) that hold running jobs."""
+        with self._read() as conn:
+            return {str(r[0]) for r in conn.execute(
+                sa.select(jobs.c.claimed_by).distinct().where(
+                    jobs.c.state == JobState.RUNNING.value, jobs.c.claimed_by.is_not(None)))}
+
+    def release_claims(self, claimants: Collection[str], *, now: dt.datetime) -> int:
+        """Hand the running jobs of ``claimants``, workers known to be dead, back to
+        the queue, due at once: they need not wait for their leases to expire. A job
+        whose (account, day) has a pending successor is closed instead (the successor
+        does the work). One transaction; returns how many jobs were released."""
+        if not claimants:
+            return 0
+        held = sa.and_(jobs.c.state == JobState.RUNNING.value,
+                       jobs.c.claimed_by.in_(sorted(claimants)))
+        query = sa.select(jobs.c.job_id).where(held).order_by(jobs.c.job_id)
+        if self.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        note = "released: the worker that claimed it died"
+        with self._tx() as conn:
+            job_ids = [int(r[0]) for r in conn.execute(query)]
+            for job_id in job_ids:
+                mine = sa.and_(jobs.c.job_id == job_id, held)
+                try:
+                    with conn.begin_nested():
+                        conn.execute(jobs.update().where(mine).values(
+                            state=JobState.PENDING.value, not_before=now, updated_at=now,
+                            claimed_by=None, claimed_at=None, last_error=note))
+                except sa.exc.IntegrityError:  # a pending successor exists
+                    conn.execute(jobs.update().where(mine).values(
+                        state=JobState.DONE.value, updated_at=now, last_error=note))
+        return len(job_ids)
+
     def list_jobs(self, state: JobState | None = None) -> list[Job]:
         query = sa.select(jobs).order_by(jobs.c.job_id)
         if state is not None:
@@ -473,36 +518,61 @@ class StateStore:
         """Late events touched days ``first..last`` (inclusive) of one account: mark its
         stored results in that range stale and queue their recomputation.
 
-        Only days that already have a result are touched (a closed day without one
-        is queued by the scheduler or a 202 anyway); a day with a pending job keeps
-        it. One read when no result is in the range; else one transaction, one UPDATE
-        and one INSERT ... SELECT whatever the range. Returns how many jobs were queued.
+        Queued are the days that already have a result, and the days a job is
+        computing (running, claimed) even without a result yet: that computation
+        may have read the events before these arrived, so the day gets a pending
+        successor, claimed once the running job ends. Other closed days without a
+        result are queued by the scheduler or a 202 anyway; a day with a pending
+        job keeps it. One read when neither is in the range; else one transaction,
+        one UPDATE and two INSERT ... SELECT whatever the range. Returns how many
+        jobs were queued.
         """
-        in_range = sa.and_(results.c.account_id == account_id, results.c.day >= first,
-                           results.c.day <= last)
-        pending = JobState.PENDING.value
-        queue = self._insert(jobs).from_select(
-            ["account_id", "day", "state", "attempts", "not_before", "created_at",
-             "updated_at"],
-            sa.select(results.c.account_id, results.c.day, sa.literal(pending),
-                      sa.literal(0), sa.literal(now, sa.DateTime(timezone=True)),
-                      sa.literal(now, sa.DateTime(timezone=True)),
-                      sa.literal(now, sa.DateTime(timezone=True))).where(in_range))
-        if self.dialect == "postgresql":
-            queue = queue.on_conflict_do_nothing(
-                index_elements=[jobs.c.account_id, jobs.c.day],
-                index_where=sa.text("state = 'pending'"))
-        else:
-            queue = queue.on_conflict_do_nothing()
+        probe, mark, queues = self._stale_statements
+        params = {"range_account": account_id, "range_first": first, "range_last": last,
+                  "queued_at": now}
         with self._read() as conn:  # most late events touch no stored result: no write lock
-            if conn.execute(sa.select(results.c.day).where(in_range).limit(1)).first() is None:
+            if not conn.execute(probe, params).scalar():
                 return 0
         with self._tx() as conn:
-            marked = conn.execute(results.update().where(in_range, results.c.stale.is_(False))
-                                  .values(stale=True)).rowcount
-            if marked:
+            if conn.execute(mark, params).rowcount:
                 self._bump(conn, RESULTS_GENERATION)
-            return len(conn.execute(queue.returning(jobs.c.job_id)).all())
+            return sum(len(conn.execute(queue, params).all()) for queue in queues)
+
+    @functools.cached_property
+    def _stale_statements(self) -> tuple[sa.Select[Any], sa.Update, list[Any]]:
+        """``mark_stale_and_enqueue``'s statements, built once (building them costs
+        more than running them): whether the range has a result or a running job,
+        mark the results stale, queue the results' days and the running jobs' days."""
+        first = sa.bindparam("range_first", type_=sa.Date)
+        last = sa.bindparam("range_last", type_=sa.Date)
+        account_id = sa.bindparam("range_account", type_=sa.BigInteger)
+        stamp = sa.bindparam("queued_at", type_=sa.DateTime(timezone=True))
+        in_range = sa.and_(results.c.account_id == account_id, results.c.day >= first,
+                           results.c.day <= last)
+        running = jobs.alias("running")
+        running_in_range = sa.and_(
+            running.c.account_id == account_id, running.c.day >= first,
+            running.c.day <= last, running.c.state == JobState.RUNNING.value)
+        columns = ["account_id", "day", "state", "attempts", "not_before", "created_at",
+                   "updated_at"]
+        pending = sa.literal(JobState.PENDING.value)
+        queues = [
+            self._insert(jobs).from_select(columns, sa.select(
+                results.c.account_id, results.c.day, pending, sa.literal(0), stamp, stamp,
+                stamp).where(in_range)),
+            self._insert(jobs).from_select(columns, sa.select(
+                running.c.account_id, running.c.day, pending, sa.literal(0), stamp, stamp,
+                stamp).where(running_in_range).distinct()),
+        ]
+        if self.dialect == "postgresql":
+            queues = [queue.on_conflict_do_nothing(
+                index_elements=[jobs.c.account_id, jobs.c.day],
+                index_where=sa.text("state = 'pending'")) for queue in queues]
+        else:
+            queues = [queue.on_conflict_do_nothing() for queue in queues]
+        probe = sa.select(sa.or_(sa.exists().where(in_range), sa.exists().where(running_in_range)))
+        mark = results.update().where(in_range, results.c.stale.is_(False)).values(stale=True)
+        return probe, mark, [queue.returning(jobs.c.job_id) for queue in queues]
 
     # -------------------------------------------------------------- quarantine
 
