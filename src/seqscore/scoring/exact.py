@@ -7,7 +7,6 @@ configured values into fractions and fractions into text for explanations and do
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 from fractions import Fraction
 
@@ -35,21 +34,19 @@ def parse_exact(value: object) -> Fraction:
     raise ValueError(f"{value!r} is not a number")
 
 
+def _twos_and_fives(denominator: int) -> tuple[int, int, int]:
+    """``denominator`` as ``2**a * 5**b * rest``: returns ``(a, b, rest)``."""
+    a = (denominator & -denominator).bit_length() - 1  # trailing zero bits
+    rest, b = denominator >> a, 0
+    while rest % 5 == 0:
+        rest //= 5
+        b += 1
+    return a, b, rest
+
+
 def is_terminating(value: Fraction) -> bool:
     """True when ``value`` has a finite decimal expansion (denominator 2^a * 5^b)."""
-    rest = value.denominator
-    for prime in (2, 5):
-        while rest % prime == 0:
-            rest //= prime
-    return rest == 1
-
-
-def _decimal_places(value: Fraction) -> int:
-    # For a terminating fraction, the number of places is the larger exponent of 2 or 5.
-    places = 0
-    while (value * 10**places).denominator != 1:
-        places += 1
-    return places
+    return _twos_and_fives(value.denominator)[2] == 1
 
 
 def decimal_text(value: Fraction, approx_places: int = APPROX_PLACES) -> tuple[str, bool]:
@@ -60,10 +57,13 @@ def decimal_text(value: Fraction, approx_places: int = APPROX_PLACES) -> tuple[s
     (away from zero on ties) to ``approx_places`` places
     (``Fraction(100, 3)`` -> ``("33.333333", False)``); decisions never use this text.
     """
-    exact = is_terminating(value)
-    places = _decimal_places(value) if exact else approx_places
-    scaled = abs(value) * 10**places
-    digits = math.floor(scaled + Fraction(1, 2))
+    numerator, denominator = abs(value.numerator), value.denominator
+    twos, fives, rest = _twos_and_fives(denominator)
+    exact = rest == 1
+    # a terminating fraction needs as many places as the larger exponent of 2 or 5
+    places = max(twos, fives) if exact else approx_places
+    # floor(|value| * 10**places + 1/2), in integers
+    digits = (2 * numerator * 10**places + denominator) // (2 * denominator)
     text = format(Decimal(digits).scaleb(-places), "f")
     if value < 0 and digits != 0:
         text = "-" + text
