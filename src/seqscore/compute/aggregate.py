@@ -2,16 +2,21 @@
 
 One Ibis expression defines it, so the same definition compiles for DuckDB (the
 embedded store) and for PySpark (the scale-out store); the runner at the end
-only executes it and packs rows into ``WindowCounts``. The expression returns
+only executes it and packs rows into ``WindowCounts``. On DuckDB the runner
+compiles the expression once per shape, with the requested days and accounts as
+parameter tables (``PARAMETER_TABLES``), because building and compiling it
+(seconds) costs more than running it on a day's facts. The expression returns
 counts only, never ratios (scoring divides, exactly, in Python), and uses no
 hashes: every distinct count is over the string columns themselves.
 
 How (spec/scoring-model.md, Counts and Windows):
 
-1. Facts. Counted events (processed, delivered, bounces, spam) are de-duplicated
-   on (account_id, event_id) and rolled up per (account, provider, day); human
-   opens are reduced to distinct (account, provider, message, day); recipients
-   to (account, recipient, day) with sent/engaged flags.
+1. Facts (``seqscore.compute.facts``). Counted events (processed, delivered,
+   bounces, spam) are de-duplicated on (account_id, event_id) and rolled up per
+   (account, provider, day); human opens are reduced to distinct (account,
+   provider, message, day); recipients to (account, recipient, day) with
+   sent/engaged flags. The expression reads these facts, derived from the events
+   on the fly or kept per day (``seqscore.compute.daycache``).
 2. Day classes. Days are integer day numbers (days since 1970-01-01 UTC). Two
    days lying in the same windows of every requested day are interchangeable,
    so each event's day is replaced by its class's last day (``_day_classes``):
@@ -43,13 +48,16 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import ibis
+import ibis.expr.operations as ops
 import pyarrow as pa
+from ibis.common.exceptions import IbisError
 
+from seqscore.compute.facts import COUNTED_KINDS, Facts, facts_from_events
 from seqscore.types import ProviderCounts, WindowCounts
 
 __all__ = [
     "ACCOUNT_COUNT_COLUMNS", "EVENTS_TABLE", "EXPAND_MAX_DAYS", "PROVIDER_COUNT_COLUMNS",
-    "Strategy", "WindowSpec", "compute_window_counts", "provider_counts_expr",
+    "Strategy", "WindowSpec", "compute_window_counts", "fact_ranges", "provider_counts_expr",
     "window_counts_expr",
 ]
 
@@ -144,7 +152,12 @@ def _days_table(days: Any) -> Any:
     }))
 
 
-def _day_classes(t: Any, w: WindowSpec) -> Any:
+def _offsets(w: WindowSpec) -> Any:
+    """0 .. engagement_days - 1 as a table (k: int64)."""
+    return ibis.memtable(pa.table({"k": pa.array(range(w.engagement_days), pa.int64())}))
+
+
+def _day_classes(t: Any, w: WindowSpec, offsets: Any) -> Any:
     """(dn, cn, k) for every day inside the engagement window of some requested day.
 
     ``k`` is the day's distance to the nearest requested day on or after it.
@@ -152,7 +165,6 @@ def _day_classes(t: Any, w: WindowSpec) -> Any:
     requested day, so all days of a class lie in the same windows; ``cn`` is the
     class's last day.
     """
-    offsets = ibis.memtable(pa.table({"k": pa.array(range(w.engagement_days), pa.int64())}))
     read = t.cross_join(offsets)
     read = read.group_by(dn=read.dn - read.k).agg(k=read.k.min())
     starts = [t.select(b=t.dn - (n - 1)) for n in (w.short_days, w.long_days, w.engagement_days)]
@@ -164,16 +176,16 @@ def _day_classes(t: Any, w: WindowSpec) -> Any:
 
 @dataclass(frozen=True)
 class _Plan:
-    """What one expression reads and how. Each ``read`` is its own scan on purpose:
-    a shared filtered event table would be materialised with every column (DuckDB
-    materialises a CTE used twice), which costs more than scanning again."""
+    """What one expression reads and how: the requested days ``t``, the window spec, the
+    strategy, and the day facts (``seqscore.compute.facts``) it counts over."""
 
-    events: Any
+    facts: Facts
     days: Any
     t: Any
-    accounts: Sequence[int] | None
+    accounts: Sequence[int] | ibis.Table | None
     w: WindowSpec
     expand: bool
+    offsets: Any
 
     @property
     def last_dn(self) -> Any:
@@ -181,30 +193,30 @@ class _Plan:
             return self.t.dn.max().as_scalar()
         return ibis.literal((max(self.days) - _EPOCH).days, "int64")
 
-    def read(self, window_days: int, columns: Sequence[str], *where: Any) -> Any:
-        """``columns`` of the events inside some ``window_days``-day window of a
-        requested day, with ``dn`` = their day class and ``k`` (``_day_classes``)."""
-        ev, back = self.events, window_days - 1
+    @property
+    def first_dn(self) -> Any:
         if isinstance(self.days, ibis.Table):
-            first, last = self.t.day.min().as_scalar(), self.t.day.max().as_scalar()
-        else:
-            first = ibis.literal(min(self.days), "date")
-            last = ibis.literal(max(self.days), "date")
-        predicates = [ev.day >= first - ibis.interval(days=back), ev.day <= last, *where]
+            return self.t.dn.min().as_scalar()
+        return ibis.literal((min(self.days) - _EPOCH).days, "int64")
+
+    def classify(self, facts: Any, window_days: int, columns: Sequence[str]) -> Any:
+        """``columns`` of the ``facts`` inside some ``window_days``-day window of a
+        requested day, with ``dn`` = their day class and ``k`` (``_day_classes``)."""
+        predicates = [facts.dn >= self.first_dn - (window_days - 1), facts.dn <= self.last_dn]
         if self.accounts is not None:
-            predicates.append(ev.account_id.isin(list(self.accounts)))
-        ev = ev.filter(*predicates)
-        ev = ev.select(*columns, day_number=ev.day.epoch_days().cast("int64"))
-        classes = _day_classes(self.t, self.w)
-        classes = classes.filter(classes.k <= back)
-        joined = ev.join(classes, ev.day_number == classes.dn)
+            predicates.append(facts.account_id.isin(_account_ids(self.accounts)))
+        f = facts.filter(*predicates)
+        f = f.select(*columns, day_number=f.dn)
+        classes = _day_classes(self.t, self.w, self.offsets)
+        classes = classes.filter(classes.k <= window_days - 1)
+        joined = f.join(classes, f.day_number == classes.dn)
         return joined.select(*columns, dn=classes.cn, k=classes.k)
 
     def targets(self, facts: Any) -> Any:
         """``facts`` (with a class ``dn``) once per requested day x whose engagement
         window holds them, with flags ``s``/``l``: inside the short/long window."""
         w, t = self.w, self.t
-        cn = _day_classes(t, w).select("cn").distinct()
+        cn = _day_classes(t, w, self.offsets).select("cn").distinct()
         pairs = cn.cross_join(t.select(x="dn"))
         pairs = pairs.filter(pairs.cn <= pairs.x, pairs.cn > pairs.x - w.engagement_days)
         pairs = pairs.mutate(s=_flag(pairs.cn > pairs.x - w.short_days),
@@ -213,58 +225,31 @@ class _Plan:
         return joined.select(*[c for c in facts.columns if c != "dn"], "x", "s", "l")
 
 
-# -- facts ---------------------------------------------------------------------------------
+# -- facts, by day class ---------------------------------------------------------------------
 
 def _counted_daily(plan: _Plan) -> Any:
-    """Counted events, de-duplicated on (account_id, event_id), per (account, provider, dn).
-
-    A duplicate set keeps, column by column, its least value: deterministic
-    whatever the row order (duplicates are the same event, so they agree).
-    """
-    e = plan.events
-    ev = plan.read(plan.w.long_days, ["account_id", "event_id", "event", "provider",
-                                      "bounce_type", "bounce_class", "status"],
-                   e.event.isin(["processed", "delivered", "spamreport", "bounce"]))
-    is_bounce = ev.event == "bounce"
-    kinds = list(_KINDS)
-    kind = ibis.cases(
-        (ev.event == "processed", kinds.index("processed")),
-        (ev.event == "delivered", kinds.index("delivered")),
-        (ev.event == "spamreport", kinds.index("spam")),
-        (is_bounce & (ev.bounce_type.isnull() | (ev.bounce_type == "bounce"))
-         & ((ev.bounce_class == "Invalid Address")
-            | (ev.bounce_class.isnull() & ev.status.startswith("5.1."))), kinds.index("invalid")),
-        (is_bounce & (ev.bounce_type.isnull() | ev.bounce_type.isin(["bounce", "blocked"]))
-         & ev.bounce_class.isin(["Reputation", "Content"]), kinds.index("block")),
-        else_=None,
-    )
-    t = ev.select("account_id", "event_id", "dn", "provider", kind=kind)
-    t = t.filter(t.kind.notnull())
-    unique = t.group_by(["account_id", "event_id"]).agg(
-        dn=t.dn.min(), kind=t.kind.min(), provider=t.provider.min())
-    return unique.group_by(["account_id", "provider", "dn"]).agg(
-        **{name: unique.count(where=unique.kind == i) for i, name in enumerate(kinds)})
+    """Counted events per (account, provider, day class)."""
+    f = plan.classify(plan.facts.counted, plan.w.long_days,
+                      ["account_id", "provider", *COUNTED_KINDS])
+    return f.group_by(["account_id", "provider", "dn"]).agg(
+        **{k: f[k].sum() for k in COUNTED_KINDS})
 
 
 def _human_opens(plan: _Plan) -> Any:
-    """Distinct (account, provider, message_id, dn) of human opens with a message id."""
-    e = plan.events
-    t = plan.read(plan.w.long_days, ["account_id", "provider", "message_id"],
-                  e.event == "open", ~e.machine_open.fill_null(False), e.message_id.notnull())
-    return t.select("account_id", "provider", "message_id", "dn").distinct()
+    """Distinct (account, provider, message_id, day class) of human opens."""
+    f = plan.classify(plan.facts.opens, plan.w.long_days,
+                      ["account_id", "provider", "message_id"])
+    return f.select("account_id", "provider", "message_id", "dn").distinct()
 
 
 def _recipient_events(plan: _Plan) -> Any:
-    """Events naming a recipient that was sent to (``processed``, long window) or engaged
-    (human open or click, engagement window), with 0/1 columns ``sent``, ``engaged``."""
-    w, e = plan.w, plan.events
-    ev = plan.read(w.engagement_days, ["account_id", "recipient", "event", "machine_open"],
-                   e.recipient.notnull(), e.event.isin(["processed", "open", "click"]))
-    ev = ev.mutate(
-        sent=_flag((ev.event == "processed") & (ev.k < w.long_days)),
-        engaged=_flag(((ev.event == "open") & ~ev.machine_open.fill_null(False))
-                      | (ev.event == "click")))
-    return ev.filter((ev.sent == 1) | (ev.engaged == 1))
+    """Recipients sent to (``processed``, long window) or engaged (human open or click,
+    engagement window) per day, with 0/1 columns ``sent``, ``engaged``."""
+    w = plan.w
+    f = plan.classify(plan.facts.recipients, w.engagement_days,
+                      ["account_id", "recipient", "sent", "engaged"])
+    f = f.mutate(sent=f.sent * _flag(f.k < w.long_days))
+    return f.filter((f.sent == 1) | (f.engaged == 1))
 
 
 # -- strategy expand: facts joined to the days whose windows hold them ----------------------
@@ -401,15 +386,38 @@ def _provider_timeline(plan: _Plan, delivered: Any, opens: Any) -> Any:
 
 # -- the expressions -----------------------------------------------------------------------
 
-def _plan(events: Any, days: Any, accounts: Sequence[int] | None, windows: WindowSpec,
-          strategy: Strategy) -> _Plan:
+def fact_ranges(days: Any, windows: WindowSpec) -> dict[str, tuple[Any, Any]]:
+    """The days (first, last), inclusive, of each fact table that requested ``days`` (a
+    non-empty list of dates, or an Ibis table with a ``day`` column) read."""
+    if isinstance(days, ibis.Table):
+        first, last = days.day.min().as_scalar(), days.day.max().as_scalar()
+    else:
+        first, last = ibis.literal(min(days), "date"), ibis.literal(max(days), "date")
+
+    def back(n: int) -> tuple[Any, Any]:
+        return first - ibis.interval(days=n - 1), last
+
+    long, engagement = back(windows.long_days), back(windows.engagement_days)
+    return {"counted": long, "opens": long, "recipients": engagement, "presence": engagement}
+
+
+def _account_ids(accounts: Sequence[int] | ibis.Table) -> Any:
+    """What ``isin`` takes: the ids, or the ``account_id`` column of a table of them."""
+    return accounts.account_id if isinstance(accounts, ibis.Table) else list(accounts)
+
+
+def _plan(source: Any, days: Any, accounts: Sequence[int] | ibis.Table | None,
+          windows: WindowSpec, strategy: Strategy, offsets: Any = None) -> _Plan:
     if strategy not in ("auto", "expand", "timeline"):
         raise ValueError(f"unknown strategy {strategy!r}")
     t = _days_table(days)
     expand = strategy == "expand" or (
         strategy == "auto" and not isinstance(days, ibis.Table)
         and len(set(days)) <= EXPAND_MAX_DAYS)
-    return _Plan(events, days, t, accounts, windows, expand)
+    facts = source if isinstance(source, Facts) else facts_from_events(
+        source, fact_ranges(days, windows), accounts)
+    return _Plan(facts, days, t, accounts, windows, expand,
+                 _offsets(windows) if offsets is None else offsets)
 
 
 def _ranked_providers(plan: _Plan, daily: Any, opens: Any) -> Any:
@@ -438,29 +446,37 @@ def provider_counts_expr(events: Any, days: Any, accounts: Sequence[int] | None,
         "account_id", "day", "rank", "provider", *PROVIDER_COUNT_COLUMNS)
 
 
-def window_counts_expr(events: Any, days: Any, accounts: Sequence[int] | None,
-                       windows: WindowSpec, *, strategy: Strategy = "auto") -> Any:
+def window_counts_expr(events: Any, days: Any, accounts: Sequence[int] | ibis.Table | None,
+                       windows: WindowSpec, *, strategy: Strategy = "auto",
+                       offsets: Any = None) -> Any:
     """One row per requested (account, day) with the columns of ``WindowCounts``.
 
-    ``events``: a table of ``EVENT_SCHEMA``; duplicates of (account_id, event_id)
-    count once. ``days``: UTC dates, as a non-empty list or a table with a ``day``
-    date column. ``accounts``: the accounts to list, each on every requested day
-    even with no events (all counts 0); ``None`` lists, for each day D, every
-    account with at least one event (any type) in the engagement window ending
-    on D. Only events of days inside some requested day's windows are read. All
-    counts are int64 numbers of events, messages or recipients; ``providers`` is
-    a list of structs (provider, rank and the provider counts) in no particular
-    order, empty or null when no provider had a delivery. ``strategy`` picks how
-    windows are summed (module docstring); results never depend on it.
+    ``events``: a table of ``EVENT_SCHEMA`` (duplicates of (account_id, event_id)
+    count once), or its ``Facts`` (``seqscore.compute.facts``; e.g. kept per day by
+    ``seqscore.compute.daycache``), which may hold more days or accounts than asked.
+    ``days``: UTC dates, as a non-empty list or a table with a ``day`` date column.
+    ``accounts``: the accounts to list (ids, or a table with an ``account_id``
+    column), each on every requested day even with no events (all counts 0);
+    ``None`` lists, for each day D, every account with at least one event (any
+    type) in the engagement window ending on D. Only events of days inside some
+    requested day's windows are read. All counts are int64 numbers of events,
+    messages or recipients; ``providers`` is a list of structs (provider, rank and
+    the provider counts) in no particular order, empty or null when no provider had
+    a delivery. ``strategy`` picks how
+    windows are summed (module docstring); results never depend on it. ``offsets``:
+    a table of the integers 0 .. engagement_days - 1 in a column ``k`` (default: an
+    in-memory table), for a compiled form whose parameters are named tables.
     """
-    plan = _plan(events, days, accounts, windows, strategy)
+    plan = _plan(events, days, accounts, windows, strategy, offsets)
     columns = [*ACCOUNT_COUNT_COLUMNS, *([_PRESENT] if accounts is None else [])]
     daily, opens = _counted_daily(plan), _human_opens(plan)
     presence = None
     if accounts is None:
-        presence = plan.read(windows.engagement_days, ["account_id"]).select(
-            "account_id", "dn").distinct()
+        presence = plan.classify(plan.facts.presence, windows.engagement_days,
+                                 ["account_id"]).select("account_id", "dn").distinct()
         listed = presence.select("account_id").distinct()
+    elif isinstance(accounts, ibis.Table):
+        listed = accounts.select(account_id=accounts.account_id.cast("int64")).distinct()
     else:
         listed = ibis.memtable(pa.table({
             "account_id": pa.array(sorted(set(accounts)), pa.int64())}))
@@ -486,6 +502,62 @@ def window_counts_expr(events: Any, days: Any, accounts: Sequence[int] | None,
     return out.select("account_id", "day", *ACCOUNT_COUNT_COLUMNS, "providers")
 
 
+#: The parameter tables of the compiled aggregation on DuckDB (registered for each run).
+PARAMETER_TABLES = {"days": "seqscore_param_days", "accounts": "seqscore_param_accounts",
+                    "offsets": "seqscore_param_offsets"}
+_COMPILED: dict[tuple[Any, ...], tuple[str, pa.Schema]] = {}
+_COMPILED_MAX = 64
+
+
+def _run_compiled(events: Any, days: Any, accounts: Sequence[int] | None, spec: WindowSpec,
+                  strategy: Strategy) -> pa.Table | None:
+    """On DuckDB, run the aggregation from SQL compiled once per shape (source tables,
+    windows, strategy, accounts named or not) with days, accounts and offsets as
+    parameter tables: building and compiling the expression costs more than running
+    it on a day's facts. ``None`` on other engines, or for days given as a table."""
+    if isinstance(days, ibis.Table):
+        return None
+    sources = [events.counted, events.opens, events.recipients, events.presence] if isinstance(
+        events, Facts) else [events]
+    if any(t.op().find(ops.InMemoryTable) for t in sources):
+        return None  # in-memory tables are registered by Ibis's own execution only
+    try:
+        backend = sources[0]._find_backend()
+    except IbisError:
+        return None
+    if getattr(backend, "name", None) != "duckdb":
+        return None
+    key = (tuple(backend.compile(t) for t in sources), spec, strategy, accounts is None)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        names = PARAMETER_TABLES
+        expr = window_counts_expr(
+            events, ibis.table({"day": "date"}, name=names["days"]),
+            None if accounts is None else ibis.table({"account_id": "int64"},
+                                                     name=names["accounts"]),
+            spec, strategy=strategy, offsets=ibis.table({"k": "int64"}, name=names["offsets"]))
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()  # a handful of shapes is normal; never grow without bound
+        compiled = _COMPILED.setdefault(key, (backend.compile(expr),
+                                              expr.schema().to_pyarrow()))
+    sql, schema = compiled
+    parameters = {
+        "days": pa.table({"day": pa.array(sorted(set(days)), pa.date32())}),
+        "accounts": pa.table({"account_id": pa.array(sorted(set(accounts or ())), pa.int64())}),
+        "offsets": pa.table({"k": pa.array(range(spec.engagement_days), pa.int64())}),
+    }
+    con = backend.con
+    for name, value in parameters.items():
+        con.register(PARAMETER_TABLES[name], value)
+    try:
+        result: pa.Table = con.sql(sql).to_arrow_table()
+    finally:
+        for name in parameters:
+            con.unregister(PARAMETER_TABLES[name])
+    # as Ibis's own execution does: DuckDB's sums are 128-bit, the expression's int64
+    return result.cast(schema)
+
+
 def compute_window_counts(
     source: Any,
     days: Sequence[dt.date] | ibis.Table,
@@ -499,8 +571,8 @@ def compute_window_counts(
 ) -> list[WindowCounts]:
     """Compute ``WindowCounts`` for every requested (account, day), in one query.
 
-    ``source`` is an Ibis backend (its table ``events`` is read) or an Ibis table
-    of ``EVENT_SCHEMA``; ``days`` a sequence of UTC dates or a table with a
+    ``source`` is an Ibis backend (its table ``events`` is read), an Ibis table
+    of ``EVENT_SCHEMA`` or the events' ``Facts``; ``days`` a sequence of UTC dates or a table with a
     ``day`` column. Which accounts are listed: see ``window_counts_expr``. Window
     lengths are in UTC days. The result is sorted by (account_id, day); no days
     or an empty ``accounts`` give ``[]``.
@@ -513,10 +585,15 @@ def compute_window_counts(
         return []
     spec = WindowSpec(short_window_days, long_window_days, engagement_window_days,
                       top_providers)
-    events = source if isinstance(source, ibis.Table) else source.table(EVENTS_TABLE)
-    expr = window_counts_expr(events, days, accounts, spec, strategy=strategy)
+    events = source if isinstance(source, (ibis.Table, Facts)) else source.table(EVENTS_TABLE)
+    if strategy == "auto" and not isinstance(days, ibis.Table):
+        strategy = "expand" if len(set(days)) <= EXPAND_MAX_DAYS else "timeline"
+    table = _run_compiled(events, days, accounts, spec, strategy)
+    if table is None:
+        table = window_counts_expr(events, days, accounts, spec,
+                                   strategy=strategy).to_pyarrow()
     result = []
-    for row in expr.to_pyarrow().to_pylist():
+    for row in table.to_pylist():
         nested = sorted(row.pop("providers") or (), key=lambda p: p["rank"])
         providers = tuple(
             ProviderCounts(p["provider"], *(p[c] for c in PROVIDER_COUNT_COLUMNS))

@@ -13,14 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from seqscore.clock import Clock
 from seqscore.compute.aggregate import compute_window_counts
+from seqscore.compute.daycache import DayFactCache, cached_facts
 from seqscore.errors import Unavailable
 from seqscore.scoring import ScoringModel, score_day, to_day_result
 from seqscore.storage.events import EventStore
 from seqscore.storage.state import StateStore
-from seqscore.types import Account, Day, DayResult, Job
+from seqscore.types import Account, Day, DayResult, Job, WindowCounts
 
 log = logging.getLogger("seqscore.jobs")
 
@@ -45,14 +47,28 @@ def compute_results(
     """Results of every (account, day) pair asked for, from the stored events."""
     if not accounts or not days:
         return []
-    with events.reading() as table:
-        counts = compute_window_counts(
-            table, sorted(set(days)), sorted({a.user_id for a in accounts}),
+
+    def count(source: Any) -> list[WindowCounts]:
+        return compute_window_counts(
+            source, sorted(set(days)), sorted({a.user_id for a in accounts}),
             short_window_days=model.short_window_days,
             long_window_days=model.long_window_days,
             engagement_window_days=model.engagement_window_days,
             top_providers=model.top_providers,
         )
+
+    # A store that keeps derived tables (DuckDB) keeps the day facts: the days read are
+    # brought up to date, then the facts are read instead of the events.
+    derived = getattr(events, "derived_tables", None)
+    if derived is None:
+        with events.reading() as table:
+            counts = count(table)
+    else:
+        first = min(days) - dt.timedelta(days=model.engagement_window_days - 1)
+        with derived() as cursor:
+            DayFactCache(cursor).refresh(first, max(days))
+        with derived(exclusive=False) as cursor:
+            counts = count(cached_facts(cursor))
     by_id = {a.user_id: a for a in accounts}
     return [
         to_day_result(score_day(c, model, open_tracking=by_id[c.account_id].open_tracking),

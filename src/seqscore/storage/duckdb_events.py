@@ -12,10 +12,17 @@ in the same transaction as the batch's events. A batch whose key is there is a
 retry of a committed batch: it is not stored again. A primary key on the events
 themselves would make inserts about 11 times slower; copies that arrive in
 different batches are left to ``compact``.
+
+A failed write (disk full, I/O error) raises ``Unavailable`` and leaves the store
+as it was before the transaction. When DuckDB invalidates the database after such
+a failure (a checkpoint that could not be written), the connection is closed and
+opened again on next use, which replays the write-ahead log: the store recovers
+by itself once the disk has room again, without a restart.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import threading
@@ -66,18 +73,25 @@ def _connect(path: Path, memory_limit: str, threads: int | None,
 
 
 class DuckDBEventStore:
+    single_process = True  # DuckDB's file lock: one writing process
+
     def __init__(self, path: str | Path, *, memory_limit: str = "1GB",
                  threads: int | None = None, wal_mb: int = 128) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = _connect(self.path, memory_limit, threads, wal_mb)
+        self._options = (memory_limit, threads, wal_mb)
+        con = _connect(self.path, *self._options)
+        self._con: duckdb.DuckDBPyConnection | None = con
+        self._con_lock = threading.Lock()
+        self._closed = False
         self._write_lock = threading.Lock()
+        self._derived_lock = threading.Lock()
         empty = EVENT_SCHEMA.empty_table()
-        self._con.register("_empty_events", empty)
-        self._con.execute(
+        con.register("_empty_events", empty)
+        con.execute(
             f"CREATE TABLE IF NOT EXISTS {TABLE} AS SELECT * FROM _empty_events LIMIT 0")
-        self._con.unregister("_empty_events")
-        self._con.execute(
+        con.unregister("_empty_events")
+        con.execute(
             f"CREATE TABLE IF NOT EXISTS {BATCHES} (batch_key BLOB PRIMARY KEY, "
             "account_id BIGINT NOT NULL, received_at TIMESTAMPTZ NOT NULL, events BIGINT NOT NULL)")
 
@@ -102,23 +116,20 @@ class DuckDBEventStore:
             return outcomes
         keyed = [(i, key, tables[i]) for i, (_, key) in enumerate(batches)
                  if key is not None and tables[i].num_rows]
-        with self._write_lock:
-            cur = self._con.cursor()
+        with self._write_lock, self._cursor() as cur:
+            cur.execute("BEGIN TRANSACTION")
             try:
-                cur.execute("BEGIN TRANSACTION")
-                try:
-                    repeated = self._record_keys(cur, keyed)
-                    stored = [t for i, t in enumerate(tables) if t.num_rows and i not in repeated]
-                    if stored:
-                        cur.register("_batch", pa.concat_tables(stored))
-                        cur.execute(f"INSERT INTO {TABLE} SELECT * FROM _batch")
-                        cur.unregister("_batch")
-                    cur.execute("COMMIT")
-                except BaseException:
+                repeated = self._record_keys(cur, keyed)
+                stored = [t for i, t in enumerate(tables) if t.num_rows and i not in repeated]
+                if stored:
+                    cur.register("_batch", pa.concat_tables(stored))
+                    cur.execute(f"INSERT INTO {TABLE} SELECT * FROM _batch")
+                    cur.unregister("_batch")
+                cur.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):  # a failed COMMIT has ended it
                     cur.execute("ROLLBACK")
-                    raise
-            finally:
-                cur.close()
+                raise
         for i in repeated:
             outcomes[i] = AppendOutcome(0, tables[i].num_rows)
         return outcomes
@@ -156,43 +167,71 @@ class DuckDBEventStore:
     def forget_batches_before(self, instant: dt.datetime) -> int:
         """Forget the keys of batches received before ``instant``: a retry of one of
         them is stored again (and compacted away). Returns how many."""
-        with self._write_lock:
-            cur = self._con.cursor()
-            try:
-                row = cur.execute(f"DELETE FROM {BATCHES} WHERE received_at < ?",
-                                  [instant]).fetchone()
-                return int(row[0]) if row else 0
-            finally:
+        with self._write_lock, self._cursor() as cur:
+            row = cur.execute(f"DELETE FROM {BATCHES} WHERE received_at < ?",
+                              [instant]).fetchone()
+            return int(row[0]) if row else 0
+
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A fresh cursor of the connection, opened again if DuckDB invalidated it.
+
+        DuckDB's failures become ``Unavailable``; a fatal one (the database is
+        invalidated) closes the connection, so that the next use opens it again."""
+        with self._con_lock:
+            if self._closed:
+                raise Unavailable(f"the event store {self.path} is closed")
+            if self._con is None:
+                try:
+                    self._con = _connect(self.path, *self._options)
+                except duckdb.Error as exc:
+                    raise Unavailable(f"the event store {self.path} cannot be opened: "
+                                      f"{exc}") from exc
+            con = self._con
+        cur = con.cursor()
+        try:
+            yield cur
+        except duckdb.FatalException as exc:
+            with self._con_lock:
+                if self._con is con:
+                    self._con = None
+                    with contextlib.suppress(duckdb.Error):
+                        con.close()
+            raise Unavailable(f"the event store failed (it is opened again on next use): "
+                              f"{exc}") from exc
+        except (duckdb.IOException, duckdb.TransactionException) as exc:
+            raise Unavailable(f"the event store failed: {exc}") from exc
+        finally:
+            with contextlib.suppress(duckdb.Error):
                 cur.close()
 
     @contextmanager
     def reading(self) -> Iterator[Any]:
-        cur = self._con.cursor()
-        try:
+        with self._cursor() as cur:
             yield ibis.duckdb.from_connection(cur).table(TABLE)
-        finally:
-            cur.close()
+
+    @contextmanager
+    def derived_tables(self, *, exclusive: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on this file for tables derived from the events and kept beside them
+        (the compute's day facts, ``seqscore.compute.daycache``); ``exclusive`` holds
+        them for one user at a time (to rebuild them). Never writes ``events``."""
+        lock = self._derived_lock if exclusive else contextlib.nullcontext()
+        with lock, self._cursor() as cur:
+            yield cur
 
     def sql(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a read-only query on a fresh cursor (for tools and tests)."""
-        cur = self._con.cursor()
-        try:
+        with self._cursor() as cur:
             return cur.execute(query, params or []).fetchall()
-        finally:
-            cur.close()
 
     def days_with_events(self, account_id: int) -> list[dt.date]:
         return [r[0] for r in self.sql(
             f"SELECT DISTINCT day FROM {TABLE} WHERE account_id = ? ORDER BY day", [account_id])]
 
     def delete_before(self, day: dt.date) -> int:
-        with self._write_lock:
-            cur = self._con.cursor()
-            try:
-                row = cur.execute(f"DELETE FROM {TABLE} WHERE day < ?", [day]).fetchone()
-                return int(row[0]) if row else 0
-            finally:
-                cur.close()
+        with self._write_lock, self._cursor() as cur:
+            row = cur.execute(f"DELETE FROM {TABLE} WHERE day < ?", [day]).fetchone()
+            return int(row[0]) if row else 0
 
     def compact(self, *, ingested_since: dt.datetime | None = None) -> int:
         """Keep the first-ingested copy of each (account_id, event_id); drop the rest.
@@ -203,11 +242,10 @@ class DuckDBEventStore:
         """
         if ingested_since is not None:
             return self._compact_days(ingested_since)
-        with self._write_lock:
-            cur = self._con.cursor()
+        with self._write_lock, self._cursor() as cur:
+            before = self.count()
+            cur.execute("BEGIN TRANSACTION")
             try:
-                before = self.count()
-                cur.execute("BEGIN TRANSACTION")
                 cur.execute(
                     f"CREATE TEMP TABLE _keep AS SELECT * FROM {TABLE} "
                     "QUALIFY row_number() OVER (PARTITION BY account_id, event_id "
@@ -221,26 +259,27 @@ class DuckDBEventStore:
                 cur.execute(f"INSERT INTO {TABLE} SELECT * FROM _keep ORDER BY day, account_id")
                 cur.execute("DROP TABLE _keep")
                 cur.execute("COMMIT")
-                return before - kept
-            finally:
-                cur.close()
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise
+            return before - kept
 
     def _compact_days(self, ingested_since: dt.datetime) -> int:
-        with self._write_lock:
-            cur = self._con.cursor()
-            try:
-                row = cur.execute(
-                    f"DELETE FROM {TABLE} WHERE rowid IN (SELECT rowid FROM ("
-                    "SELECT rowid, row_number() OVER (PARTITION BY account_id, event_id "
-                    "ORDER BY ingested_at, ts) AS copy "
-                    f"FROM {TABLE} WHERE day IN (SELECT DISTINCT day FROM {TABLE} "
-                    "WHERE ingested_at >= ?)) WHERE copy > 1)", [ingested_since]).fetchone()
-                return int(row[0]) if row else 0
-            finally:
-                cur.close()
+        with self._write_lock, self._cursor() as cur:
+            row = cur.execute(
+                f"DELETE FROM {TABLE} WHERE rowid IN (SELECT rowid FROM ("
+                "SELECT rowid, row_number() OVER (PARTITION BY account_id, event_id "
+                "ORDER BY ingested_at, ts) AS copy "
+                f"FROM {TABLE} WHERE day IN (SELECT DISTINCT day FROM {TABLE} "
+                "WHERE ingested_at >= ?)) WHERE copy > 1)", [ingested_since]).fetchone()
+            return int(row[0]) if row else 0
 
     def count(self) -> int:
         return int(self.sql(f"SELECT count(*) FROM {TABLE}")[0][0])
 
     def close(self) -> None:
-        self._con.close()
+        with self._con_lock:
+            con, self._con, self._closed = self._con, None, True
+        if con is not None:
+            con.close()

@@ -1,0 +1,325 @@
+"""Compute speed: results of one day and of every day, for every account, from a DuckDB
+event store of 50 million events (60 days, 10,000 accounts); pandas on a 5-million-event
+store as the baseline; how time grows with events and accounts.
+
+    .venv/bin/python benchmarks/compute.py            # full run (goals checked, exit 1 if missed)
+    .venv/bin/python benchmarks/compute.py --quick    # CI: 200,000 events, 300 accounts
+
+Figures and how to read them: docs/performance.md ("Compute").
+
+Stores are made once by benchmarks/compute_store.py (cached under
+benchmarks/out/compute-<events>-a<accounts>-d60-s<seed>/; a re-run skips that).
+Every measurement runs in a child process of its own (``--phase``), so its peak
+RSS is its own, through the product's path: ``DuckDBEventStore`` with the default
+settings (memory_limit 1GB, a thread per core) and ``seqscore.service.jobs.
+compute_results`` (facts refreshed, aggregation, scoring; writing results to the
+state store is not timed):
+
+* ``nightly`` (the goal): one day, every account, after the previous days were
+  computed: the facts of every earlier day are in the day-fact cache, the day just
+  closed is not (it is built in the run). This is what the worker does each night.
+* ``nightly, again``: the same day again (nothing to rebuild). The nightly process
+  first computes the day before (untimed), as the long-running worker did the night
+  before: DuckDB's SQL of the aggregation is compiled once per process.
+* ``nightly, cold``: one day in a fresh process with an empty cache (it builds the
+  facts of 90 days and compiles the SQL).
+* ``backfill``: every day of the store, every account, in ``seqscore compute``'s
+  14-day passes, from an empty cache.
+* ``counts_all_days``: the backfill's counts without scoring (the rest of
+  ``backfill`` is ``seqscore.scoring`` in Python, per result).
+* ``events, no cache``: one day straight from the events (the aggregation over
+  ``events``, as on Spark); its counts must equal the cached run's.
+
+The pandas baseline (benchmarks/compute_pandas.py) computes the counts of every
+day for every account of the 5M store; seqscore computes the same counts (cold cache,
+no scoring); both must be identical (exit 2 otherwise) and the ratio is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from compute_store import LAST_DAY, make_store  # noqa: E402
+
+OUT = HERE / "out"
+DAYS = 60
+PASS_DAYS = 14
+GOALS = {"nightly_s": 5.0, "backfill_s": 90.0, "peak_gb": 2.0, "pandas_ratio": 10.0}
+
+
+class BenchError(Exception):
+    """Setup or correctness failure (exit 2)."""
+
+
+def store_for(events: int, accounts: int, seed: int) -> Path:
+    folder = OUT / f"compute-{events}-a{accounts}-d{DAYS}-s{seed}"
+    path = folder / "events.duckdb"
+    marker = folder / "COMPLETE"
+    if not marker.exists():
+        print(f"generating {events:,} events for {accounts:,} accounts into {path} ...",
+              flush=True)
+        started = time.monotonic()
+        n = make_store(path, events, accounts=accounts, days=DAYS, seed=seed)
+        marker.write_text(json.dumps({"events": n}))
+        print(f"  {n:,} events in {time.monotonic() - started:.0f} s", flush=True)
+    return path
+
+
+def _load() -> str:
+    return os.getloadavg().__repr__()
+
+
+# -- phases: each runs in its own process --------------------------------------------------
+
+def _accounts(ids: Sequence[int]) -> list[Any]:
+    from seqscore.types import Account, AccountKind
+
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    return [Account(i, f"a{i}", f"a{i}@example.com", None, AccountKind.SUBUSER, True, False, at)
+            for i in ids]
+
+
+def _drop_cache(store: Any, keep_all_but_last: bool) -> None:
+    from seqscore.compute.daycache import DAYS_TABLE, FACT_TABLES
+
+    last = (LAST_DAY - dt.date(1970, 1, 1)).days
+    with store.derived_tables() as cur:
+        for table in (*FACT_TABLES.values(), DAYS_TABLE):
+            exists = cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                                 [table]).fetchone()[0]
+            if not exists:
+                continue
+            if keep_all_but_last:
+                cur.execute(f"DELETE FROM {table} WHERE dn = ?", [last])
+            else:
+                cur.execute(f"DROP TABLE {table}")
+
+
+def _counts_digest(results: Sequence[Any]) -> list[Any]:
+    return [[c.account_id, c.day.isoformat(), *[getattr(c, f.name) for f in
+             dataclasses.fields(c)[2:-1]], [list(dataclasses.astuple(p)) for p in c.providers]]
+            for c in sorted(results, key=lambda c: (c.account_id, c.day))]
+
+
+def phase(name: str, path: Path, out: Path) -> None:
+    """Run one measurement; write its figures (and what to compare) as JSON to ``out``."""
+    from seqscore.compute.aggregate import compute_window_counts
+    from seqscore.compute.daycache import DayFactCache, cached_facts
+    from seqscore.scoring.model import DEFAULT_MODEL
+    from seqscore.service.jobs import compute_results
+    from seqscore.storage.duckdb_events import DuckDBEventStore
+
+    store = DuckDBEventStore(path)
+    ids = [r[0] for r in store.sql("SELECT DISTINCT account_id FROM events ORDER BY 1")]
+    accounts = _accounts(ids)
+    first = LAST_DAY - dt.timedelta(days=DAYS - 1)
+    every_day = [first + dt.timedelta(days=i) for i in range(DAYS)]
+    now = dt.datetime.now(dt.UTC)
+    result: dict[str, Any] = {"load_before": _load(), "accounts": len(ids)}
+    digest: list[Any] | None = None
+    if name in ("nightly_cold", "backfill", "counts_all_days"):
+        _drop_cache(store, keep_all_but_last=False)
+    elif name == "nightly":
+        # the worker's steady state: it computed yesterday (its SQL is compiled, the
+        # facts of every earlier day are cached); today's facts are not built yet
+        _drop_cache(store, keep_all_but_last=True)
+        yesterday = LAST_DAY - dt.timedelta(days=1)
+        compute_results(store, DEFAULT_MODEL, accounts, [yesterday], computed_at=now)
+        result["load_before"] = _load()
+    started = time.monotonic()
+    if name in ("nightly", "nightly_cold"):
+        results = compute_results(store, DEFAULT_MODEL, accounts, [LAST_DAY], computed_at=now)
+        result["results"] = len(results)
+        if name == "nightly":
+            result["first_seconds"] = time.monotonic() - started
+            again = time.monotonic()
+            compute_results(store, DEFAULT_MODEL, accounts, [LAST_DAY], computed_at=now)
+            result["nochange_seconds"] = time.monotonic() - again
+    elif name == "backfill":
+        total = 0
+        for i in range(0, len(every_day), PASS_DAYS):
+            total += len(compute_results(store, DEFAULT_MODEL, accounts,
+                                         every_day[i:i + PASS_DAYS], computed_at=now))
+        result["results"] = total
+    elif name == "events_nocache":
+        with store.reading() as table:
+            counts = compute_window_counts(table, [LAST_DAY], ids)
+        result["results"] = len(counts)
+        digest = _counts_digest(counts)
+    elif name == "cached_counts":
+        with store.derived_tables() as cur:
+            DayFactCache(cur).refresh(LAST_DAY - dt.timedelta(days=89), LAST_DAY)
+        with store.derived_tables(exclusive=False) as cur:
+            counts = compute_window_counts(cached_facts(cur), [LAST_DAY], ids)
+        result["results"] = len(counts)
+        digest = _counts_digest(counts)
+    elif name == "counts_all_days":
+        counts = []
+        with store.derived_tables() as cur:
+            DayFactCache(cur).refresh(first - dt.timedelta(days=89), LAST_DAY)
+        with store.derived_tables(exclusive=False) as cur:
+            for i in range(0, len(every_day), PASS_DAYS):
+                counts += compute_window_counts(cached_facts(cur), every_day[i:i + PASS_DAYS],
+                                                ids)
+        result["results"] = len(counts)
+        digest = _counts_digest(counts)
+    elif name == "pandas":
+        import compute_pandas
+
+        store.close()  # one configuration per file and process: pandas opens it read-only
+        frame = compute_pandas.load_events(path, first - dt.timedelta(days=89), LAST_DAY)
+        counts = compute_pandas.window_counts(frame, every_day, ids)
+        result["results"] = len(counts)
+        digest = _counts_digest(counts)
+    else:
+        raise BenchError(f"unknown phase {name}")
+    result["seconds"] = time.monotonic() - started
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["load_after"] = _load()
+    if name != "pandas":
+        store.close()
+    if digest is not None:
+        (out.with_suffix(".digest.json")).write_text(json.dumps(digest))
+    out.write_text(json.dumps(result))
+
+
+def run_phase(name: str, path: Path) -> dict[str, Any]:
+    out = path.parent / f"phase-{name}.json"
+    out.unlink(missing_ok=True)
+    proc = subprocess.run([sys.executable, __file__, "--phase", name, "--store", str(path)],
+                          check=False)
+    if proc.returncode != 0 or not out.exists():
+        raise BenchError(f"phase {name} on {path} failed (exit {proc.returncode})")
+    figures: dict[str, Any] = json.loads(out.read_text())
+    digest = out.with_suffix(".digest.json")
+    if digest.exists():
+        figures["digest"] = digest
+    if "first_seconds" in figures:  # nightly: the day just closed, then the same again
+        figures["seconds"] = figures["first_seconds"]
+    print(f"  {name:<17} {figures['seconds']:8.2f} s  peak {figures['peak_rss_mb']:7.0f} MB  "
+          f"{figures['results']:>9,} results  load {figures['load_before']}", flush=True)
+    if "nochange_seconds" in figures:
+        print(f"  {'nightly, again':<17} {figures['nochange_seconds']:8.2f} s  (nothing to "
+              "rebuild)", flush=True)
+    return figures
+
+
+def same(a: dict[str, Any], b: dict[str, Any], what: str) -> int:
+    left, right = json.loads(a["digest"].read_text()), json.loads(b["digest"].read_text())
+    if left != right:
+        diff = next((x, y) for x, y in zip(left, right, strict=False) if x != y) if len(
+            left) == len(right) else (len(left), len(right))
+        raise BenchError(f"{what}: results differ, first difference {diff}")
+    return len(left)
+
+
+# -- the run -------------------------------------------------------------------------------
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--phase")
+    parser.add_argument("--store", type=Path)
+    parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--skip-scaling", action="store_true")
+    args = parser.parse_args()
+    if args.phase:
+        phase(args.phase, args.store, args.store.parent / f"phase-{args.phase}.json")
+        return 0
+    try:
+        return run(args)
+    except BenchError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    import duckdb
+
+    if args.quick:
+        main_size, main_accounts, pandas_size = 200_000, 300, 200_000
+        scaling = [(100_000, 300)]
+        accounts_scaling = [(200_000, 50)]
+    else:
+        main_size, main_accounts, pandas_size = 50_000_000, 10_000, 5_000_000
+        scaling = [(5_000_000, 10_000), (20_000_000, 10_000)]
+        accounts_scaling = [(20_000_000, 1_000)]
+    print(f"compute benchmark ({'quick' if args.quick else 'full'}) on {platform.node()}: "
+          f"{os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"DuckDB {duckdb.__version__}; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
+    path = store_for(main_size, main_accounts, args.seed)
+    print(f"\n{main_size:,} events, {main_accounts:,} accounts, {DAYS} days: {path}")
+    figures = {name: run_phase(name, path) for name in (
+        "backfill", "counts_all_days", "nightly", "nightly_cold", "cached_counts",
+        "events_nocache")}
+    checked = same(figures["cached_counts"], figures["events_nocache"],
+                   "cached facts vs events")
+    print(f"  cached facts = events, no cache: identical on {checked:,} account-days")
+    ratio = None
+    if not args.skip_pandas:
+        subset = store_for(pandas_size, main_accounts, args.seed)
+        print(f"\npandas baseline: every day, every account, {pandas_size:,} events: {subset}")
+        ours = run_phase("counts_all_days", subset)
+        theirs = run_phase("pandas", subset)
+        checked = same(ours, theirs, "seqscore vs pandas")
+        ratio = theirs["seconds"] / ours["seconds"]
+        print(f"  identical on {checked:,} account-days; pandas / seqscore = {ratio:.1f}x")
+    rows = [(main_size, main_accounts, figures)]
+    if not args.skip_scaling:
+        print("\nscaling (nightly = one day after the previous days; backfill = every day)")
+        for size, accounts in [*scaling, *accounts_scaling]:
+            p = store_for(size, accounts, args.seed)
+            print(f" {size:,} events, {accounts:,} accounts")
+            rows.append((size, accounts, {n: run_phase(n, p)
+                                          for n in ("backfill", "nightly", "nightly_cold")}))
+    print("\n| events | accounts | nightly s | nightly cold s | backfill s | peak MB |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for size, accounts, f in sorted(rows, key=lambda r: (r[1], r[0])):
+        peak = max(x["peak_rss_mb"] for x in f.values())
+        print(f"| {size:,} | {accounts:,} | {f['nightly']['seconds']:.2f} | "
+              f"{f['nightly_cold']['seconds']:.1f} | {f['backfill']['seconds']:.1f} | "
+              f"{peak:.0f} |")
+    peak_gb = max(x["peak_rss_mb"] for x in figures.values()) / 1024
+    checks = [
+        ("one day, every account (nightly)", figures["nightly"]["seconds"], "s", "nightly_s"),
+        ("backfill, every day and account", figures["backfill"]["seconds"], "s", "backfill_s"),
+        ("peak memory of any phase", peak_gb, "GB", "peak_gb"),
+    ]
+    print(f"\ngoals ({main_size:,} events, {main_accounts:,} accounts; "
+          f"load now {_load()}):")
+    missed = 0
+    for label, value, unit, key in checks:
+        ok = value < GOALS[key]
+        missed += not ok
+        print(f"  {'goal met   ' if ok else 'goal missed'} {label}: {value:.2f} {unit} "
+              f"(goal < {GOALS[key]:g} {unit})")
+    if ratio is not None:
+        ok = ratio >= GOALS["pandas_ratio"]
+        missed += not ok
+        print(f"  {'goal met   ' if ok else 'goal missed'} speed vs pandas: {ratio:.1f}x "
+              f"(goal >= {GOALS['pandas_ratio']:g}x)")
+    if args.quick:
+        print("quick run: goals are printed, never enforced (they are set for 50M events and "
+              "10,000 accounts; the quick store is far smaller)")
+        return 0
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

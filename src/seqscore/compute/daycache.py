@@ -1,0 +1,138 @@
+"""The day-fact cache: the facts of each day (``seqscore.compute.facts``) kept in DuckDB
+tables beside the events, so a computation reads compact facts instead of raw events.
+
+A day's facts depend on that day's events only. The cache keeps them in four
+tables (``facts_counted``, ``facts_opens``, ``facts_recipients``,
+``facts_presence``, keyed by day number ``dn``) and, in ``facts_days``, the
+signature of the events each day's facts were built from: the day's number of
+stored rows and their latest ``ingested_at``. Before a computation reads days,
+``refresh`` compares those signatures with the events' and rebuilds the facts of
+every day whose events changed: a late event (a row more), a compaction (rows
+fewer), retention (no rows left: the day's facts are dropped). The comparison
+and the rebuild run in one transaction, on one snapshot of the events, so the
+facts of a day always match the signature stored with them; an event appended
+meanwhile changes the signature and is picked up by the next refresh. Results
+read from the cache are therefore always those of the events, exactly.
+
+Only the materialisation is DuckDB's: what a fact is stays the one Ibis definition
+in ``facts``, compiled to DuckDB SQL here, and read back as Ibis tables that the
+aggregation consumes exactly as it consumes facts computed on the fly (Spark).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import ibis
+
+from seqscore.compute.facts import (
+    FACT_COLUMNS,
+    Facts,
+    counted_facts,
+    open_facts,
+    presence_facts,
+    recipient_facts,
+)
+
+__all__ = ["FACT_TABLES", "DayFactCache", "RefreshOutcome", "cached_facts"]
+
+#: Fact table name -> its DuckDB table.
+FACT_TABLES: dict[str, str] = {name: f"facts_{name}" for name in FACT_COLUMNS}
+DAYS_TABLE = "facts_days"
+_EPOCH = dt.date(1970, 1, 1)
+_BUILDERS: dict[str, Callable[[Any], Any]] = {
+    "counted": counted_facts, "opens": open_facts, "recipients": recipient_facts,
+    "presence": presence_facts,
+}
+_TYPES = {"account_id": "BIGINT", "dn": "BIGINT", "provider": "VARCHAR", "message_id": "VARCHAR",
+          "recipient": "VARCHAR", "sent": "BIGINT", "engaged": "BIGINT"}
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshOutcome:
+    """What one ``refresh`` did: days whose facts were (re)built, and days dropped."""
+
+    built: tuple[dt.date, ...] = ()
+    dropped: tuple[dt.date, ...] = ()
+
+
+def _ddl(name: str) -> str:
+    columns = ", ".join(f"{c} {_TYPES.get(c, 'BIGINT')}" for c in FACT_COLUMNS[name])
+    return f"CREATE TABLE IF NOT EXISTS {FACT_TABLES[name]} ({columns})"
+
+
+def _day(dn: int) -> dt.date:
+    return _EPOCH + dt.timedelta(days=dn)
+
+
+class DayFactCache:
+    """The cache in the DuckDB database of ``cursor``, whose table ``events_table`` holds
+    ``EVENT_SCHEMA`` rows. One refresh at a time per database (the caller serialises:
+    ``DuckDBEventStore.derived_tables``)."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, events_table: str = "events") -> None:
+        self._cur = cursor
+        self._events = events_table
+        for name in FACT_COLUMNS:
+            cursor.execute(_ddl(name))
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {DAYS_TABLE} (dn BIGINT PRIMARY KEY, "
+                       "events BIGINT NOT NULL, last_ingested TIMESTAMPTZ)")
+
+    def refresh(self, first: dt.date, last: dt.date) -> RefreshOutcome:
+        """Bring the facts of the days ``first`` .. ``last`` (inclusive) up to date."""
+        cur = self._cur
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            outcome = self._refresh(first, last)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return outcome
+
+    def _refresh(self, first: dt.date, last: dt.date) -> RefreshOutcome:
+        cur = self._cur
+        lo, hi = (first - _EPOCH).days, (last - _EPOCH).days
+        current = {(int(dn), int(n), at) for dn, n, at in cur.execute(
+            "SELECT (day - DATE '1970-01-01')::BIGINT, count(*), max(ingested_at) "
+            f"FROM {self._events} WHERE day BETWEEN ? AND ? GROUP BY day",
+            [first, last]).fetchall()}
+        known = {(int(dn), int(n), at) for dn, n, at in cur.execute(
+            f"SELECT dn, events, last_ingested FROM {DAYS_TABLE} WHERE dn BETWEEN ? AND ?",
+            [lo, hi]).fetchall()}
+        # retention deletes whole days: facts of days before the first stored one go too
+        oldest = cur.execute(f"SELECT min(day) FROM {self._events}").fetchone()
+        floor = (oldest[0] - _EPOCH).days if oldest and oldest[0] is not None else hi + 1
+        gone = [int(r[0]) for r in cur.execute(
+            f"SELECT dn FROM {DAYS_TABLE} WHERE dn < ? AND dn NOT BETWEEN ? AND ?",
+            [floor, lo, hi]).fetchall()]
+        changed = sorted({s[0] for s in current ^ known} | set(gone))
+        if not changed:
+            return RefreshOutcome()
+        with_events = {s[0] for s in current}
+        placeholders = ", ".join("?" for _ in changed)
+        for table in (*FACT_TABLES.values(), DAYS_TABLE):
+            cur.execute(f"DELETE FROM {table} WHERE dn IN ({placeholders})", changed)
+        build = [dn for dn in changed if dn in with_events]
+        if build:
+            backend = ibis.duckdb.from_connection(cur)
+            events = backend.table(self._events)
+            events = events.filter(events.day.isin([_day(dn) for dn in build]))
+            for name, builder in _BUILDERS.items():
+                sql = backend.compile(builder(events).select(*FACT_COLUMNS[name]))
+                cur.execute(f"INSERT INTO {FACT_TABLES[name]} {sql}")
+            built = set(build)
+            cur.executemany(f"INSERT INTO {DAYS_TABLE} VALUES (?, ?, ?)",
+                            [list(s) for s in sorted(current) if s[0] in built])
+        return RefreshOutcome(tuple(_day(dn) for dn in build),
+                              tuple(_day(dn) for dn in changed if dn not in with_events))
+
+
+def cached_facts(cursor: duckdb.DuckDBPyConnection) -> Facts:
+    """The cache's fact tables, as Ibis tables on ``cursor`` (refresh the days read first)."""
+    backend = ibis.duckdb.from_connection(cursor)
+    return Facts(**{name: backend.table(table) for name, table in FACT_TABLES.items()})

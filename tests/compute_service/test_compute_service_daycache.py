@@ -1,0 +1,77 @@
+"""``compute_results`` on the embedded DuckDB store reads the day-fact cache: it builds
+the facts of the days it reads, keeps them, and rebuilds a day when late events
+arrive for it; its results always equal those computed straight from the events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compute"))
+from test_compute_aggregate import DAY, D, ev, events_table, random_rows
+
+from seqscore.compute.daycache import DAYS_TABLE, FACT_TABLES
+from seqscore.scoring import DEFAULT_MODEL
+from seqscore.service.jobs import compute_results
+from seqscore.storage.duckdb_events import DuckDBEventStore
+from seqscore.types import Account, AccountKind, DayResult
+
+NOW = dt.datetime(2026, 7, 2, tzinfo=dt.UTC)
+ACCOUNTS = [Account(i, f"a{i}", f"a{i}@example.com", None, AccountKind.SUBUSER, True, False,
+                    NOW) for i in (1, 2, 3)]
+
+
+class EventsOnly:
+    """The same store seen without its derived tables: results straight from events."""
+
+    def __init__(self, store: DuckDBEventStore) -> None:
+        self._store = store
+
+    def reading(self) -> AbstractContextManager[Any]:
+        return self._store.reading()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[DuckDBEventStore]:
+    opened = DuckDBEventStore(tmp_path / "events.duckdb", memory_limit="256MB", threads=1)
+    yield opened
+    opened.close()
+
+
+def results(events: Any, days: list[dt.date]) -> list[DayResult]:
+    return compute_results(events, DEFAULT_MODEL, ACCOUNTS, days, computed_at=NOW)
+
+
+def cached_days(store: DuckDBEventStore) -> int:
+    return int(store.sql(f"SELECT count(*) FROM {DAYS_TABLE}")[0][0])
+
+
+def test_results_from_the_cache_follow_late_events(store: DuckDBEventStore) -> None:
+    rng = random.Random(5)
+    store.append(events_table(random_rows(rng, 400, span_days=40)))
+    first = results(store, [D])
+    assert first == results(EventsOnly(store), [D])
+    assert cached_days(store) == 40
+    assert all(store.sql(f"SELECT count(*) FROM {t}")[0][0] > 0 for t in FACT_TABLES.values())
+    # a late delivery and open for an older day, and a new account's first events
+    late = [ev("processed", D - 3 * DAY, account=1, recipient="late"),
+            ev("delivered", D - 3 * DAY, account=1, recipient="late"),
+            ev("open", D - 3 * DAY, account=1, recipient="late", message="late-m"),
+            ev("processed", D - 10 * DAY, account=3, recipient="new")]
+    store.append(events_table(late))
+    again = results(store, [D])
+    assert again == results(EventsOnly(store), [D])
+    by_account = {r.account_id: r for r in again}
+    before = {r.account_id: r for r in first}
+    assert by_account[1].counts["processed_long"] == before[1].counts["processed_long"] + 1
+    assert by_account[3].counts["processed_long"] == before[3].counts["processed_long"] + 1
+    # a backfill of several days reads the same cache
+    days = [D - k * DAY for k in range(6)]
+    assert results(store, days) == results(EventsOnly(store), days)
