@@ -25,7 +25,8 @@ from seqscore_testing import POSTGRES_URL, TEST_NOW, World, clean_postgres, requ
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session; dropped afterwards."""
     require_or_skip(bool(POSTGRES_URL), "PostgreSQL not configured (SEQSCORE_TEST_POSTGRES_URL)")
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    # pre-ping: the fault tests restart PostgreSQL, which kills pooled connections
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     name = f"seqscore_test_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:

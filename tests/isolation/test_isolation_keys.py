@@ -35,6 +35,8 @@ PUBLIC_EQUALITIES = {
     ("storage/state.py", "api_keys.c.account_id == account_id"): "SQL by account",
     ("service/worker.py", "token.split('.')[0] == _pid_namespace()"):
         "a worker's claim token names its process; not a credential",
+    ("service/importer.py", "_body_digest(_join(elements[a:b])) != d"):
+        "a content digest of an import file's chunk (recognising a re-run); not a credential",
 }
 
 
