@@ -27,7 +27,7 @@ from seqscore.api import errors
 from seqscore.api.responses import json_response
 from seqscore.api.v3_seq import ACCEPTED_BODY, authorize
 from seqscore.errors import Forbidden
-from seqscore.server import freeze_heap
+from seqscore.server import freeze_heap, server_config
 from seqscore.service.auth import MSG_FORBIDDEN, resolve_target
 from seqscore.service.seq_params import parse_page, parse_range
 from seqscore.service.services import Services
@@ -148,10 +148,8 @@ def main() -> None:
     app = create_app(services)
     freeze_heap()  # as seqscore.server.run does: only the way answers are built differs
     try:
-        # the same uvicorn settings as seqscore.server.run
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                    loop="uvloop", http="httptools", access_log=False, server_header=False,
-                    date_header=True)
+        # the same uvicorn configuration as seqscore.server.run (its guarded protocol too)
+        uvicorn.Server(server_config(app, settings)).run()
     finally:
         services.close()
 
