@@ -9,23 +9,19 @@ instead of a store per test.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from openapi_check import ValidatingClient
-from sqlalchemy.engine import make_url
 
 from seqscore.api.app import create_app
 from seqscore.clock import FrozenClock
 from seqscore.service.services import Services
 from seqscore.settings import Settings
 from seqscore.types import Account
-from seqscore_testing import POSTGRES_URL, TEST_NOW, require_or_skip
+from seqscore_testing import TEST_NOW, fresh_state_url
 
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -38,29 +34,6 @@ SPEC_METRICS = ("engagement_recency", "open_rate", "bounce_classification", "bou
 
 def day(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
-
-
-@contextmanager
-def fresh_state_url(engine: str, folder: Path) -> Iterator[str]:
-    """A state-store URL on ``engine`` that nothing else uses."""
-    if engine == "sqlite":
-        yield f"sqlite:///{folder / 'state.sqlite3'}"
-        return
-    require_or_skip(bool(POSTGRES_URL), "PostgreSQL not configured (SEQSCORE_TEST_POSTGRES_URL)")
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"seqscore_api_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        require_or_skip(False, f"PostgreSQL unreachable at {POSTGRES_URL}: {exc.orig}")
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager

@@ -11,26 +11,21 @@ import datetime as dt
 import json
 import logging
 import socket
-import threading
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-import uvicorn
 from hypothesis import HealthCheck, settings
-from sqlalchemy.engine import make_url
 
+from live_server import running
 from seqscore.clock import FrozenClock
 from seqscore.server import server_config
 from seqscore.service.services import Services
 from seqscore.settings import Settings
 from seqscore.types import Account, AccountKind
-from seqscore_testing import POSTGRES_URL, TEST_NOW, World, require_or_skip
+from seqscore_testing import TEST_NOW, World
 
 #: Seeded and derandomized: CI sees the same inputs on every run.
 settings.register_profile(
@@ -43,27 +38,10 @@ HOSTILE = settings.get_profile("hostile")
 @contextmanager
 def production_server(app: Any, server_settings: Settings) -> Iterator[tuple[str, int]]:
     """Serve ``app`` with ``server_config(app, server_settings)``; yields (host, port)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = server_config(app, server_settings.replace(host="127.0.0.1", port=port,
-                                                        log_level="warning"))
+    config = server_config(app, server_settings.replace(host="127.0.0.1", log_level="warning"))
     config.lifespan = "on"
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped during start-up"
-        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
-        time.sleep(0.01)
-    try:
+    with running(config) as port:
         yield "127.0.0.1", port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
 
 
 @dataclass(frozen=True)
@@ -226,25 +204,3 @@ class ErrorLog(logging.Handler):
         return [f"{r.name}: {r.getMessage()}" for r in self.records]
 
 
-@contextmanager
-def state_url_on(engine: str, folder: Path) -> Iterator[str]:
-    """A state-store URL on ``engine`` that nothing else uses (PostgreSQL: a fresh
-    database, dropped afterwards; skipped locally and failed in CI when absent)."""
-    if engine == "sqlite":
-        yield f"sqlite:///{folder / 'state.sqlite3'}"
-        return
-    require_or_skip(bool(POSTGRES_URL), "PostgreSQL not configured (SEQSCORE_TEST_POSTGRES_URL)")
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"seqscore_hostile_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        require_or_skip(False, f"PostgreSQL unreachable at {POSTGRES_URL}: {exc.orig}")
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

@@ -27,10 +27,10 @@ from hostile_support import (
     read_answer,
     request_bytes,
     roundtrip,
-    state_url_on,
 )
 
 from seqscore.api.app import create_app
+from seqscore_testing import fresh_state_url
 
 HEADER_TIMEOUT_S = 1.0
 BODY_TIMEOUT_S = 1.5
@@ -415,7 +415,7 @@ def either_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
                   ) -> Iterator[Site]:
     """A seeded installation on each state-store engine, served in production form."""
     folder = tmp_path_factory.mktemp(f"hostile-sql-{request.param}")
-    with state_url_on(request.param, folder) as url:
+    with fresh_state_url(request.param, folder) as url:
         shop = install(folder, url)
         try:
             with production_server(create_app(shop.services),
