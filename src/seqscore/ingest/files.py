@@ -356,23 +356,9 @@ def _lines(inp: _Input, head: bytes, max_record_bytes: int) -> Iterator[tuple[in
     """(line number, line without its line break, whether a line break ended it).
 
     A line over ``max_record_bytes`` is an ``ImportFileError``."""
-    number = 0
-    rest = head.removeprefix(_BOM)
-    while True:
-        *complete, rest = rest.split(b"\n")
-        for line in complete:
-            number += 1
-            if len(line) > max_record_bytes:
-                raise inp.error(f"a line is longer than {max_record_bytes} bytes", line=number)
-            yield number, line, True
-        if len(rest) > max_record_bytes:
-            raise inp.error(f"a line is longer than {max_record_bytes} bytes", line=number + 1)
-        block = inp.read(_BLOCK_BYTES)
-        if not block:
-            break
-        rest += block
-    if rest:
-        yield number + 1, rest, False
+    for first, lines, terminated in _line_blocks(inp, head, max_record_bytes):
+        for number, line in enumerate(lines, first):
+            yield number, line, terminated
 
 
 def _line_blocks(inp: _Input, head: bytes,
