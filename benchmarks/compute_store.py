@@ -43,6 +43,10 @@ EVENTS_PER_MESSAGE = 2.72
 KEPT = 1 - 2 / 7 * 0.3
 
 
+#: Send days generated (and sorted) per INSERT.
+SLICE_DAYS = 10
+
+
 def make_store(path: Path, events: int, *, accounts: int = 10_000, days: int = 60,
                seed: int = 1, threads: int = 2, memory_limit: str = "8GB") -> int:
     """Write the store at ``path`` (replacing it); returns its number of events."""
@@ -102,7 +106,8 @@ def make_store(path: Path, events: int, *, accounts: int = 10_000, days: int = 6
                  {unif('m.i', 6)} AS u1, {unif('m.i', 7)} AS u2, {unif('m.i', 8)} AS u3,
                  {unif('m.i', 9)} AS u4, {unif('m.i', 10)} AS u5, {unif('m.i', 11)} AS u6
           FROM m JOIN prov p ON hash(m.account_id, m.r, {s}, 10) % {total_weight}
-                               BETWEEN p.lo AND p.hi - 1),
+                               BETWEEN p.lo AND p.hi - 1
+          WHERE m.d BETWEEN getvariable('send_lo') AND getvariable('send_hi')),
         kinds AS (SELECT * FROM range(9) k(k))
         SELECT msg.*, k.k,
                DATE '{first}' + msg.d + CASE WHEN k.k >= 3 THEN (CASE
@@ -147,13 +152,17 @@ def make_store(path: Path, events: int, *, accounts: int = 10_000, days: int = 6
                  AS ingested_at,
                NULL::VARCHAR AS raw
         FROM e""")
-    con.execute("""
-        INSERT INTO events
-        SELECT * FROM (SELECT * FROM rows
-                       UNION ALL
-                       SELECT * REPLACE (ingested_at + INTERVAL 1 HOUR AS ingested_at)
-                       FROM rows WHERE hash(event_id, 12) % 100 = 0)
-        ORDER BY day, account_id""")
+    # in slices of send days: sorting all 50M rows at once ran out of 8 GB
+    for lo in range(0, days, SLICE_DAYS):
+        con.execute(f"SET VARIABLE send_lo = {lo}")
+        con.execute(f"SET VARIABLE send_hi = {lo + SLICE_DAYS - 1}")
+        con.execute("""
+            INSERT INTO events
+            SELECT * FROM (SELECT * FROM rows
+                           UNION ALL
+                           SELECT * REPLACE (ingested_at + INTERVAL 1 HOUR AS ingested_at)
+                           FROM rows WHERE hash(event_id, 12) % 100 = 0)
+            ORDER BY day, account_id""")
     con.execute("CHECKPOINT")
     count = int(con.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
     con.close()

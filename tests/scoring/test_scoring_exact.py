@@ -6,8 +6,16 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from seqscore.scoring.exact import decimal_text, exact_text, parse_exact
+from seqscore.scoring.exact import (
+    decimal_text,
+    exact_text,
+    parse_exact,
+    ratio_decimal_text,
+    ratio_text,
+)
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -46,3 +54,27 @@ def test_decimal_text_approx_places() -> None:
 def test_exact_text() -> None:
     assert exact_text(Fraction(3, 20)) == "0.15"
     assert exact_text(Fraction(1, 3)) == "1/3"
+
+
+# -- the integer forms scoring uses per result agree with Fraction and Decimal --------------
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(min_value=-10**9, max_value=10**9),
+       st.integers(min_value=1, max_value=10**9) | st.sampled_from([1, 2, 4, 5, 8, 10, 16, 125]),
+       st.integers(min_value=0, max_value=8))
+def test_ratio_texts_agree_with_fraction_and_decimal(numerator: int, denominator: int,
+                                                     places: int) -> None:
+    value = Fraction(numerator, denominator)
+    assert ratio_text(abs(numerator), denominator) == str(abs(value))
+    text, exact = ratio_decimal_text(numerator, denominator, places)
+    rest = value.denominator
+    for prime in (2, 5):
+        while rest % prime == 0:
+            rest //= prime
+    assert exact == (rest == 1)
+    if exact:
+        assert Fraction(Decimal(text)) == value  # a terminating value is written in full
+    else:  # rounded half up (away from zero) to `places` places
+        assert abs(Fraction(Decimal(text)) - value) <= Fraction(1, 2 * 10**places)
+        assert len(text.partition(".")[2]) == places
+    assert decimal_text(value, places) == (text, exact)

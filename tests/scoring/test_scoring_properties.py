@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seqscore.scoring.model import DEFAULT_MODEL, ScoringModel, SpamDenominator
-from seqscore.scoring.score import ScoreDecision, score_day
+from seqscore.scoring.model import DEFAULT_MODEL, Direction, ScoringModel, SpamDenominator
+from seqscore.scoring.score import ScoreDecision, band_score, score_day
 from seqscore.types import Eligibility, ProviderCounts, WindowCounts
 
 OPENERS = dataclasses.replace(DEFAULT_MODEL, version="v1-openers",
@@ -129,3 +130,28 @@ def test_fewer_engaged_recipients_never_score_better(c: WindowCounts, k: int) ->
     worse = dataclasses.replace(c, sent_engaged_recipients=max(0, c.sent_engaged_recipients - k))
     assert_not_better(decide(c, DEFAULT_MODEL), decide(worse, DEFAULT_MODEL),
                       "engagement_recency")
+
+
+@given(window_counts(), models)
+def test_integer_decisions_agree_with_fractions(c: WindowCounts, model: ScoringModel) -> None:
+    """score_day decides in integers (cross-multiplied rates, weights over one common
+    denominator); the same decisions taken with Fractions must agree."""
+    d = decide(c, model)
+    explained = d.explanation["metrics"]
+    assert isinstance(explained, dict)
+    for metric, (numerator, denominator) in d.rates.items():
+        rate_pct = Fraction(100 * numerator, denominator)
+        band = model.bands[metric]
+        if d.metrics is not None:
+            assert d.metrics[metric] == band_score(band, rate_pct)
+        candidates = [Fraction(100 * m["numerator"], m["denominator"] or 1)
+                      * (1 if m["denominator"] else 0)
+                      for m in explained[metric]["candidates"] if m["available"]]
+        if len(candidates) > 1 and metric != "spam_rate":  # spam: a rule, not a comparison
+            pick = min if band.direction == Direction.HIGHER_IS_BETTER else max
+            assert rate_pct == pick(candidates)
+    if d.metrics is not None:
+        mean = sum((model.weights[m] * s for m, s in d.metrics.items()), Fraction(0))
+        assert d.explanation["weighted_mean"] == str(mean)
+        rounded = int(mean + Fraction(1, 2))
+        assert d.score == min(rounded, min(d.metrics.values()) + model.cap_above_lowest)

@@ -7,6 +7,7 @@ configured values into fractions and fractions into text for explanations and do
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from fractions import Fraction
 
@@ -57,17 +58,40 @@ def decimal_text(value: Fraction, approx_places: int = APPROX_PLACES) -> tuple[s
     (away from zero on ties) to ``approx_places`` places
     (``Fraction(100, 3)`` -> ``("33.333333", False)``); decisions never use this text.
     """
-    numerator, denominator = abs(value.numerator), value.denominator
+    return ratio_decimal_text(value.numerator, value.denominator, approx_places)
+
+
+def ratio_decimal_text(numerator: int, denominator: int,
+                       approx_places: int = APPROX_PLACES) -> tuple[str, bool]:
+    """``decimal_text`` of ``numerator / denominator`` (``denominator`` > 0, the
+    fraction need not be reduced), in integer arithmetic only: scoring writes a
+    dozen of these per result."""
+    negative = numerator < 0
+    numerator = abs(numerator)
+    divisor = math.gcd(numerator, denominator)
+    numerator, denominator = numerator // divisor, denominator // divisor
     twos, fives, rest = _twos_and_fives(denominator)
     exact = rest == 1
     # a terminating fraction needs as many places as the larger exponent of 2 or 5
     places = max(twos, fives) if exact else approx_places
     # floor(|value| * 10**places + 1/2), in integers
     digits = (2 * numerator * 10**places + denominator) // (2 * denominator)
-    text = format(Decimal(digits).scaleb(-places), "f")
-    if value < 0 and digits != 0:
+    if places:
+        whole, fraction = divmod(digits, 10**places)
+        text = f"{whole}.{fraction:0{places}d}"
+    else:
+        text = str(digits)
+    if negative and digits != 0:
         text = "-" + text
     return text, exact
+
+
+def ratio_text(numerator: int, denominator: int) -> str:
+    """``str(Fraction(numerator, denominator))`` (``denominator`` > 0) without building
+    the Fraction: ``"n/d"`` in lowest terms, or ``"n"`` when d is 1."""
+    divisor = math.gcd(numerator, denominator)
+    numerator, denominator = numerator // divisor, denominator // divisor
+    return str(numerator) if denominator == 1 else f"{numerator}/{denominator}"
 
 
 def exact_text(value: Fraction) -> str:

@@ -12,12 +12,13 @@ the exact percent ``100 * numerator / denominator`` with the model's edges.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from fractions import Fraction
 
-from seqscore.scoring.exact import decimal_text, exact_text
+from seqscore.scoring.exact import exact_text, ratio_decimal_text, ratio_text
 from seqscore.scoring.model import Band, Direction, ScoringModel, SpamDenominator
 from seqscore.types import METRIC_NAMES, DayResult, Eligibility, ProviderCounts, WindowCounts
 
@@ -51,6 +52,12 @@ class Measure:
     def rate_pct(self) -> Fraction:
         """The rate in percent, exact."""
         return self.rate * 100
+
+    def below(self, other: Measure) -> bool:
+        """This measure's rate < ``other``'s, exactly, in integers (a zero denominator
+        is rate 0; counts are never negative)."""
+        return (self.numerator if self.denominator else 0) * (other.denominator or 1) < (
+            other.numerator if other.denominator else 0) * (self.denominator or 1)
 
 
 #: (rule as text, every candidate measure, the chosen one)
@@ -96,14 +103,33 @@ def band_score(band: Band, rate_pct: Fraction) -> int:
     return 5 - reached if band.direction == Direction.LOWER_IS_BETTER else 1 + reached
 
 
+def _band_score_of(band: Band, measure: Measure) -> int:
+    """``band_score(band, measure.rate_pct)`` in integers: an edge p/q (percent) is
+    reached when p/q <= 100 * n / d, i.e. p * d <= 100 * n * q."""
+    n, d = (measure.numerator, measure.denominator) if measure.denominator else (0, 1)
+    reached = 0
+    for edge in band.edges_pct:
+        if edge.numerator * d <= 100 * n * edge.denominator:
+            reached += 1
+    return 5 - reached if band.direction == Direction.LOWER_IS_BETTER else 1 + reached
+
+
 def _lowest(measures: Sequence[Measure]) -> Measure | None:
-    available = [m for m in measures if m.available]
-    return min(available, key=lambda m: m.rate) if available else None
+    """The first available measure with the lowest rate (ties keep the first)."""
+    chosen = None
+    for m in measures:
+        if m.available and (chosen is None or m.below(chosen)):
+            chosen = m
+    return chosen
 
 
 def _highest(measures: Sequence[Measure]) -> Measure | None:
-    available = [m for m in measures if m.available]
-    return max(available, key=lambda m: m.rate) if available else None
+    """The first available measure with the highest rate (ties keep the first)."""
+    chosen = None
+    for m in measures:
+        if m.available and (chosen is None or chosen.below(m)):
+            chosen = m
+    return chosen
 
 
 def _open_rate(c: WindowCounts, model: ScoringModel) -> Selection:
@@ -178,14 +204,23 @@ _SELECTORS: dict[str, Callable[[WindowCounts, ScoringModel], Selection]] = {
 }
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _ratio_texts(numerator: int, denominator: int) -> tuple[str, bool, str]:
+    """(decimal text, exact?, fraction text) of the percent ``100 * n / d`` (0 if d is 0)."""
+    if not denominator:
+        return "0", True, "0"
+    pct_text, pct_exact = ratio_decimal_text(100 * numerator, denominator)
+    return pct_text, pct_exact, ratio_text(100 * numerator, denominator)
+
+
 def _rate_text(measure: Measure) -> dict[str, object]:
-    pct_text, pct_exact = decimal_text(measure.rate_pct)
+    pct_text, pct_exact, fraction_text = _ratio_texts(measure.numerator, measure.denominator)
     return {
         "numerator": measure.numerator,
         "denominator": measure.denominator,
         "rate_pct": pct_text,
         "rate_pct_exact": pct_exact,
-        "rate_pct_fraction": str(measure.rate_pct),
+        "rate_pct_fraction": fraction_text,
     }
 
 
@@ -229,19 +264,21 @@ def score_day(counts: WindowCounts, model: ScoringModel, *, open_tracking: bool)
     metric_scores: dict[str, int] = {}
     rates: dict[str, tuple[int, int]] = {}
     metric_texts: dict[str, object] = {}
+    static = _static_texts(model)
     for metric in METRIC_NAMES:
         rule, measures, chosen = _SELECTORS[metric](counts, model)
         band = model.bands[metric]
-        metric_scores[metric] = band_score(band, chosen.rate_pct)
+        metric_scores[metric] = _band_score_of(band, chosen)
         rates[metric] = (chosen.numerator, chosen.denominator) if chosen.denominator else (0, 1)
+        texts = {id(m): _rate_text(m) for m in measures}
         metric_texts[metric] = {
             "rule": rule,
             "measure": chosen.name,
-            **_rate_text(chosen),
-            "direction": str(band.direction),
-            "band_edges_pct": [exact_text(edge) for edge in band.edges_pct],
+            **texts[id(chosen)],
+            "direction": static.directions[metric],
+            "band_edges_pct": list(static.band_edges[metric]),
             "score": metric_scores[metric] if eligible else None,
-            "candidates": [{"measure": m.name, "available": m.available, **_rate_text(m)}
+            "candidates": [{"measure": m.name, "available": m.available, **texts[id(m)]}
                            for m in measures],
         }
 
@@ -272,30 +309,78 @@ def score_day(counts: WindowCounts, model: ScoringModel, *, open_tracking: bool)
 
 
 @dataclass(frozen=True, slots=True)
+class _StaticTexts:
+    """The parts of an explanation that depend on the model only, written once per model."""
+
+    model: ScoringModel
+    directions: dict[str, str]
+    band_edges: dict[str, tuple[str, ...]]
+    weights: dict[str, str]
+    #: the weights over one common denominator:
+    #: weight[m] = weight_numerators[m] / weight_denominator
+    weight_numerators: dict[str, int]
+    weight_denominator: int
+
+
+_STATIC: dict[int, _StaticTexts] = {}
+
+
+def _static_texts(model: ScoringModel) -> _StaticTexts:
+    """``_StaticTexts`` of ``model``, kept per model object (identity, not equality:
+    hashing a model walks all of its mappings)."""
+    cached = _STATIC.get(id(model))
+    if cached is not None and cached.model is model:
+        return cached
+    denominator = math.lcm(*(model.weights[m].denominator for m in METRIC_NAMES))
+    static = _StaticTexts(
+        model,
+        {m: str(model.bands[m].direction) for m in METRIC_NAMES},
+        {m: tuple(exact_text(edge) for edge in model.bands[m].edges_pct) for m in METRIC_NAMES},
+        {m: str(model.weights[m]) for m in METRIC_NAMES},
+        {m: model.weights[m].numerator * (denominator // model.weights[m].denominator)
+         for m in METRIC_NAMES},
+        denominator,
+    )
+    if len(_STATIC) >= 64:
+        _STATIC.clear()  # a process holds one or two models; never grow without bound
+    _STATIC[id(model)] = static
+    return static
+
+
+@dataclass(frozen=True, slots=True)
 class _Composite:
-    weighted_mean: Fraction
+    #: the weighted mean is mean_numerator / mean_denominator (not reduced)
+    mean_numerator: int
+    mean_denominator: int
     rounded: int
     lowest: int
     cap: int
     score: int
 
+    @property
+    def weighted_mean(self) -> Fraction:
+        return Fraction(self.mean_numerator, self.mean_denominator)
+
 
 def _composite(metric_scores: Mapping[str, int], model: ScoringModel) -> _Composite:
-    mean = sum((model.weights[m] * metric_scores[m] for m in METRIC_NAMES), Fraction(0))
-    rounded = math.floor(mean + Fraction(1, 2))  # half up: 2.5 -> 3
+    static = _static_texts(model)
+    numerator = sum(static.weight_numerators[m] * metric_scores[m] for m in METRIC_NAMES)
+    denominator = static.weight_denominator
+    rounded = (2 * numerator + denominator) // (2 * denominator)  # half up: 2.5 -> 3
     lowest = min(metric_scores.values())
     cap = lowest + model.cap_above_lowest
-    return _Composite(mean, rounded, lowest, cap, min(rounded, cap))
+    return _Composite(numerator, denominator, rounded, lowest, cap, min(rounded, cap))
 
 
 def _composite_text(composite: _Composite | None, model: ScoringModel) -> Explanation:
-    text: Explanation = {"weights": {m: str(model.weights[m]) for m in METRIC_NAMES}}
+    text: Explanation = {"weights": dict(_static_texts(model).weights)}
     keys = ("weighted_mean", "weighted_mean_decimal", "weighted_mean_decimal_exact", "rounded",
             "lowest_metric_score", "cap", "cap_applied", "score")
     if composite is None:
         return text | dict.fromkeys(keys)
-    mean_text, mean_exact = decimal_text(composite.weighted_mean)
-    values = (str(composite.weighted_mean), mean_text, mean_exact, composite.rounded,
+    n, d = composite.mean_numerator, composite.mean_denominator
+    mean_text, mean_exact = ratio_decimal_text(n, d)
+    values = (ratio_text(n, d), mean_text, mean_exact, composite.rounded,
               composite.lowest, composite.cap, composite.cap < composite.rounded, composite.score)
     return text | dict(zip(keys, values, strict=True))
 
