@@ -24,7 +24,8 @@ state store is not timed):
 * ``nightly, cold``: one day in a fresh process with an empty cache (it builds the
   facts of 90 days and compiles the SQL).
 * ``backfill``: every day of the store, every account, in ``seqscore compute``'s
-  14-day passes, from an empty cache.
+  14-day passes, results taken a chunk at a time (``iter_results``, as the command
+  writes them), from an empty cache.
 * ``counts_all_days``: the backfill's counts without scoring (the rest of
   ``backfill`` is ``seqscore.scoring`` in Python, per result).
 * ``events, no cache``: one day straight from the events (the aggregation over
@@ -121,7 +122,7 @@ def phase(name: str, path: Path, out: Path) -> None:
     from seqscore.compute.aggregate import compute_window_counts
     from seqscore.compute.daycache import DayFactCache, cached_facts
     from seqscore.scoring.model import DEFAULT_MODEL
-    from seqscore.service.jobs import compute_results
+    from seqscore.service.jobs import compute_results, iter_results
     from seqscore.storage.duckdb_events import DuckDBEventStore
 
     store = DuckDBEventStore(path)
@@ -152,9 +153,10 @@ def phase(name: str, path: Path, out: Path) -> None:
             result["nochange_seconds"] = time.monotonic() - again
     elif name == "backfill":
         total = 0
-        for i in range(0, len(every_day), PASS_DAYS):
-            total += len(compute_results(store, DEFAULT_MODEL, accounts,
-                                         every_day[i:i + PASS_DAYS], computed_at=now))
+        for i in range(0, len(every_day), PASS_DAYS):  # as `seqscore compute` does
+            for scored in iter_results(store, DEFAULT_MODEL, accounts,
+                                       every_day[i:i + PASS_DAYS], computed_at=now):
+                total += len(scored)
         result["results"] = total
     elif name == "events_nocache":
         with store.reading() as table:

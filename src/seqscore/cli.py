@@ -130,7 +130,7 @@ def compute(day: Any, first: Any, last: Any, username: str | None, all_accounts:
 
     from tqdm import tqdm
 
-    from seqscore.service.jobs import compute_results
+    from seqscore.service.jobs import iter_results
     from seqscore.service.seq import last_closed_day
 
     if username and all_accounts:
@@ -166,11 +166,11 @@ def compute(day: Any, first: Any, last: Any, username: str | None, all_accounts:
                 tqdm(total=len(days) * len(targets), unit="result", disable=None))
             for i in range(0, len(days), max(days_per_pass, 1)):
                 chunk = days[i : i + days_per_pass]
-                results = compute_results(events, services.model, targets, chunk,
-                                          computed_at=services.clock.now())
-                services.state.upsert_results(results)
-                written += len(results)
-                bar.update(len(chunk) * len(targets))
+                for results in iter_results(events, services.model, targets, chunk,
+                                            computed_at=services.clock.now()):
+                    services.state.upsert_results(results)
+                    written += len(results)
+                    bar.update(len(results))
         _print_json({"results": written, "accounts": len(targets), "from": start, "to": end,
                      "engine": engine})
     finally:

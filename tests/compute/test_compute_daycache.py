@@ -17,7 +17,16 @@ import pytest
 from test_compute_aggregate import DAY, SMALL, D, ev, events_table, random_rows, reference
 
 from seqscore.compute import WindowSpec, compute_window_counts, window_counts_expr
-from seqscore.compute.daycache import DAYS_TABLE, FACT_TABLES, DayFactCache, cached_facts
+from seqscore.compute.daycache import (
+    DAYS_TABLE,
+    ENCODED,
+    FACT_TABLES,
+    FORMAT,
+    FORMAT_TABLE,
+    KEYS_TABLES,
+    DayFactCache,
+    cached_facts,
+)
 from seqscore.event_schema import EVENT_SCHEMA
 from seqscore.storage.duckdb_events import DuckDBEventStore
 from seqscore.types import WindowCounts
@@ -119,6 +128,47 @@ def test_late_events_then_compaction_then_retention(store: DuckDBEventStore) -> 
     for table in FACT_TABLES.values():
         assert store.sql(f"SELECT count(*) FROM {table} WHERE dn < ?",
                          [(cutoff - dt.date(1970, 1, 1)).days])[0][0] == 0
+    # the dictionaries keep exactly the texts the remaining facts refer to
+    for name, column in ENCODED.items():
+        referenced = store.sql(f"SELECT count(DISTINCT {column}) FROM {FACT_TABLES[name]}")
+        assert store.sql(f"SELECT count(*) FROM {KEYS_TABLES[column]}") == referenced
+
+
+def test_encoded_keys_are_exact_and_stable(store: DuckDBEventStore) -> None:
+    """Recipients and message ids are kept as dictionary ids: one id per text, never
+    two texts on one id, and an id, once given, keeps its text across refreshes."""
+    rng = random.Random(5)
+    rows = random_rows(rng, 200, span_days=12)
+    store.append(events_table(rows[:120]))
+    cached(store, [D], None, **KW)
+    first = {c: dict(store.sql(f"SELECT key, id FROM {t}")) for c, t in KEYS_TABLES.items()}
+    store.append(events_table(rows[120:]))
+    assert cached(store, [D], None, **KW) == reference(rows, [D], None, SMALL)
+    for column, table in KEYS_TABLES.items():
+        now = dict(store.sql(f"SELECT key, id FROM {table}"))
+        assert len(set(now.values())) == len(now)  # one id per text
+        assert all(now[k] == v for k, v in first[column].items())  # ids never move
+    texts = {r["recipient"] for r in rows if r["recipient"] is not None
+             and r["event"] in ("processed", "open", "click")}
+    assert set(dict(store.sql(f"SELECT key, id FROM {KEYS_TABLES['recipient']}"))) <= texts
+
+
+def test_a_cache_of_an_older_layout_is_rebuilt(store: DuckDBEventStore) -> None:
+    """A data dir written by an earlier version (text keys, no format row) is dropped and
+    rebuilt from the events, not misread."""
+    rng = random.Random(8)
+    rows = random_rows(rng, 150, span_days=12)
+    store.append(events_table(rows))
+    with store.derived_tables() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {FORMAT_TABLE}")
+        cur.execute(f"DROP TABLE IF EXISTS {FACT_TABLES['recipients']}")
+        cur.execute(f"CREATE TABLE {FACT_TABLES['recipients']} (account_id BIGINT, "
+                    "recipient VARCHAR, dn BIGINT, sent BIGINT, engaged BIGINT)")
+        cur.execute(f"INSERT INTO {FACT_TABLES['recipients']} VALUES (1, 'stale', 1, 1, 1)")
+    assert cached(store, [D], None, **KW) == reference(rows, [D], None, SMALL)
+    assert store.sql(f"SELECT format FROM {FORMAT_TABLE}") == [(FORMAT,)]
+    assert store.sql("SELECT data_type FROM information_schema.columns WHERE table_name = ? "
+                     "AND column_name = 'recipient'", [FACT_TABLES["recipients"]]) == [("BIGINT",)]
 
 
 def test_compiled_form_equals_the_plain_expression(store: DuckDBEventStore) -> None:

@@ -19,7 +19,7 @@ from test_compute_aggregate import DAY, D, ev, events_table, random_rows
 
 from seqscore.compute.daycache import DAYS_TABLE, FACT_TABLES
 from seqscore.scoring import DEFAULT_MODEL
-from seqscore.service.jobs import compute_results
+from seqscore.service.jobs import compute_results, iter_results
 from seqscore.storage.duckdb_events import DuckDBEventStore
 from seqscore.types import Account, AccountKind, DayResult
 
@@ -75,3 +75,26 @@ def test_results_from_the_cache_follow_late_events(store: DuckDBEventStore) -> N
     # a backfill of several days reads the same cache
     days = [D - k * DAY for k in range(6)]
     assert results(store, days) == results(EventsOnly(store), days)
+
+
+def test_iter_results_hands_out_bounded_chunks_of_the_same_results(
+        store: DuckDBEventStore) -> None:
+    """What ``seqscore compute`` writes: the results of a backfill in lists of at most
+    ``chunk``, together exactly ``compute_results``'; the collector is paused only
+    while a chunk is scored."""
+    import gc
+
+    rng = random.Random(9)
+    store.append(events_table(random_rows(rng, 300, span_days=20)))
+    days = [D - k * DAY for k in range(5)]
+    whole = results(store, days)
+    chunks = list(iter_results(store, DEFAULT_MODEL, ACCOUNTS, days, computed_at=NOW, chunk=4))
+    assert [len(c) for c in chunks] == [4] * (len(whole) // 4) + (
+        [len(whole) % 4] if len(whole) % 4 else [])
+    assert [r for c in chunks for r in c] == whole
+    assert gc.isenabled()
+    gen = iter_results(store, DEFAULT_MODEL, ACCOUNTS, days, computed_at=NOW, chunk=4)
+    next(gen)
+    assert gc.isenabled()  # between chunks (while the caller writes) it runs as usual
+    gen.close()
+    assert list(iter_results(store, DEFAULT_MODEL, [], days, computed_at=NOW)) == []

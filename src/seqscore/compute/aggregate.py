@@ -265,12 +265,15 @@ def _account_expand(plan: _Plan, daily: Any, opens: Any, presence: Any,
     opened = opened.filter(opened.l == 1).select("account_id", "message_id", "x").distinct()
     parts.append(_partial(opened, key, opened.x, columns, opened_long=ibis.literal(1)))
     r = plan.targets(_recipient_events(plan))
+    # how recently a recipient engaged, as one number (the short window lies inside
+    # the long one): 3 in the short window, 2 in the long, 1 in the engagement window
+    # only, 0 never; two aggregates instead of four over the nightly's largest group-by
     r = r.group_by(["account_id", "recipient", "x"]).agg(
-        sent=(r.sent * r.l).max(), engaged=r.engaged.max(), engaged_s=(r.engaged * r.s).max(),
-        engaged_l=(r.engaged * r.l).max())
+        sent=(r.sent * r.l).max(), level=(r.engaged * (1 + r.l + r.s)).max())
     parts.append(_partial(
-        r, key, r.x, columns, sent_recipients_long=r.sent, engaged_recipients_short=r.engaged_s,
-        engaged_recipients_long=r.engaged_l, sent_engaged_recipients=r.sent * r.engaged))
+        r, key, r.x, columns, sent_recipients_long=r.sent,
+        engaged_recipients_short=_flag(r.level >= 3), engaged_recipients_long=_flag(r.level >= 2),
+        sent_engaged_recipients=r.sent * _flag(r.level >= 1)))
     if presence is not None:
         p = plan.targets(presence).select("account_id", "x").distinct()
         parts.append(_partial(p, key, p.x, columns, **{_PRESENT: ibis.literal(1)}))

@@ -48,8 +48,18 @@ _BUILDERS: dict[str, Callable[[Any], Any]] = {
     "counted": counted_facts, "opens": open_facts, "recipients": recipient_facts,
     "presence": presence_facts,
 }
-_TYPES = {"account_id": "BIGINT", "dn": "BIGINT", "provider": "VARCHAR", "message_id": "VARCHAR",
-          "recipient": "VARCHAR", "sent": "BIGINT", "engaged": "BIGINT"}
+_TYPES = {"account_id": "BIGINT", "dn": "BIGINT", "provider": "VARCHAR", "message_id": "BIGINT",
+          "recipient": "BIGINT", "sent": "BIGINT", "engaged": "BIGINT"}
+#: Fact table -> its column kept as an integer key (a dictionary maps the text to it):
+#: distinct counts over 64-character recipient hashes and message ids were most of a
+#: nightly run; over integers they are several times cheaper, and still exact.
+ENCODED: dict[str, str] = {"recipients": "recipient", "opens": "message_id"}
+#: Encoded column -> its dictionary table (key VARCHAR, id BIGINT; ids never reused).
+KEYS_TABLES: dict[str, str] = {"recipient": "facts_keys_recipient",
+                               "message_id": "facts_keys_message"}
+#: The layout of the cache's tables; a database holding another is rebuilt from events.
+FORMAT = 2
+FORMAT_TABLE = "facts_format"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +87,19 @@ class DayFactCache:
     def __init__(self, cursor: duckdb.DuckDBPyConnection, events_table: str = "events") -> None:
         self._cur = cursor
         self._events = events_table
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {FORMAT_TABLE} (format BIGINT NOT NULL)")
+        stored = cursor.execute(f"SELECT max(format) FROM {FORMAT_TABLE}").fetchone()
+        if stored is None or stored[0] != FORMAT:
+            # an older layout (or none): drop it; the next refresh rebuilds every day read
+            for table in (*FACT_TABLES.values(), *KEYS_TABLES.values(), DAYS_TABLE):
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(f"DELETE FROM {FORMAT_TABLE}")
+            cursor.execute(f"INSERT INTO {FORMAT_TABLE} VALUES ({FORMAT})")
         for name in FACT_COLUMNS:
             cursor.execute(_ddl(name))
+        for table in KEYS_TABLES.values():
+            cursor.execute(f"CREATE TABLE IF NOT EXISTS {table} (key VARCHAR NOT NULL, "
+                           "id BIGINT NOT NULL)")
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {DAYS_TABLE} (dn BIGINT PRIMARY KEY, "
                        "events BIGINT NOT NULL, last_ingested TIMESTAMPTZ)")
 
@@ -124,12 +145,41 @@ class DayFactCache:
             events = events.filter(events.day.isin([_day(dn) for dn in build]))
             for name, builder in _BUILDERS.items():
                 sql = backend.compile(builder(events).select(*FACT_COLUMNS[name]))
-                cur.execute(f"INSERT INTO {FACT_TABLES[name]} {sql}")
+                if name in ENCODED:
+                    self._insert_encoded(name, sql)
+                else:
+                    cur.execute(f"INSERT INTO {FACT_TABLES[name]} {sql}")
             built = set(build)
             cur.executemany(f"INSERT INTO {DAYS_TABLE} VALUES (?, ?, ?)",
                             [list(s) for s in sorted(current) if s[0] in built])
-        return RefreshOutcome(tuple(_day(dn) for dn in build),
-                              tuple(_day(dn) for dn in changed if dn not in with_events))
+        dropped = tuple(_day(dn) for dn in changed if dn not in with_events)
+        if dropped:  # retention: forget the texts no fact refers to any more
+            for name, column in ENCODED.items():
+                keys = KEYS_TABLES[column]
+                cur.execute(f"DELETE FROM {keys} WHERE id NOT IN "
+                            f"(SELECT {column} FROM {FACT_TABLES[name]})")
+        return RefreshOutcome(tuple(_day(dn) for dn in build), dropped)
+
+    def _insert_encoded(self, name: str, sql: str) -> None:
+        """Insert the facts of ``sql`` into ``name``'s table with its ``ENCODED`` column
+        replaced by dictionary ids; texts not seen before get the next ids."""
+        cur, column = self._cur, ENCODED[name]
+        keys = KEYS_TABLES[column]
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE seqscore_new_facts AS {sql}")
+        try:
+            cur.execute(f"""
+                INSERT INTO {keys}
+                SELECT key, (SELECT coalesce(max(id), 0) FROM {keys})
+                            + row_number() OVER (ORDER BY key)
+                FROM (SELECT DISTINCT {column} AS key FROM seqscore_new_facts) fresh
+                WHERE key IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM {keys} k WHERE k.key = fresh.key)""")
+            columns = ", ".join(f"k.id AS {c}" if c == column else f"f.{c}"
+                                for c in FACT_COLUMNS[name])
+            cur.execute(f"INSERT INTO {FACT_TABLES[name]} SELECT {columns} "
+                        f"FROM seqscore_new_facts f JOIN {keys} k ON k.key = f.{column}")
+        finally:
+            cur.execute("DROP TABLE IF EXISTS seqscore_new_facts")
 
 
 def cached_facts(cursor: duckdb.DuckDBPyConnection) -> Facts:
