@@ -43,7 +43,7 @@ Per-provider counts go the same way per (account, provider), are ranked per
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -58,7 +58,7 @@ from seqscore.types import ProviderCounts, WindowCounts
 __all__ = [
     "ACCOUNT_COUNT_COLUMNS", "EVENTS_TABLE", "EXPAND_MAX_DAYS", "PROVIDER_COUNT_COLUMNS",
     "Strategy", "WindowSpec", "compute_window_counts", "fact_ranges", "provider_counts_expr",
-    "window_counts_expr",
+    "window_counts_expr", "window_counts_in_chunks", "window_counts_table",
 ]
 
 #: The event table a backend is read from when the runner is given a backend.
@@ -561,6 +561,58 @@ def _run_compiled(events: Any, days: Any, accounts: Sequence[int] | None, spec: 
     return result.cast(schema)
 
 
+def window_counts_table(
+    source: Any,
+    days: Sequence[dt.date] | ibis.Table,
+    accounts: Sequence[int] | None = None,
+    *,
+    short_window_days: int = 7,
+    long_window_days: int = 30,
+    engagement_window_days: int = 90,
+    top_providers: int = 5,
+    strategy: Strategy = "auto",
+) -> pa.Table | None:
+    """The aggregation's rows as one Arrow table sorted by (account_id, day), or ``None``
+    when nothing is asked (no days, or an empty ``accounts``). Arguments as for
+    ``compute_window_counts``; ``window_counts_in_chunks`` turns it into counts."""
+    if not isinstance(days, ibis.Table):
+        days = list(days)
+        if not days:
+            return None
+    if accounts is not None and not accounts:
+        return None
+    spec = WindowSpec(short_window_days, long_window_days, engagement_window_days,
+                      top_providers)
+    events = source if isinstance(source, (ibis.Table, Facts)) else source.table(EVENTS_TABLE)
+    if strategy == "auto" and not isinstance(days, ibis.Table):
+        strategy = "expand" if len(set(days)) <= EXPAND_MAX_DAYS else "timeline"
+    table = _run_compiled(events, days, accounts, spec, strategy)
+    if table is None:
+        table = window_counts_expr(events, days, accounts, spec,
+                                   strategy=strategy).to_pyarrow()
+    return table.sort_by([("account_id", "ascending"), ("day", "ascending")])
+
+
+def window_counts_in_chunks(table: pa.Table | None,
+                            chunk: int = 10_000) -> Iterator[list[WindowCounts]]:
+    """The ``WindowCounts`` of ``window_counts_table``'s rows, at most ``chunk`` at a time
+    and in its order: a backfill's counts as Python objects all at once weighed more
+    than the results they give, so callers may unpack and use them a chunk at a time."""
+    if table is None:
+        return
+    names = ("account_id", "day", *ACCOUNT_COUNT_COLUMNS)
+    for batch in table.to_batches(max_chunksize=max(chunk, 1)):
+        columns = [batch.column(name).to_pylist() for name in names]
+        chunked: list[WindowCounts] = []
+        for *values, nested in zip(*columns, batch.column("providers").to_pylist(),
+                                   strict=True):
+            values.append(tuple(
+                ProviderCounts(p["provider"], *(p[c] for c in PROVIDER_COUNT_COLUMNS))
+                for p in sorted(nested or (), key=lambda p: p["rank"])))
+            chunked.append(WindowCounts(*values))
+        yield chunked
+
+
 def compute_window_counts(
     source: Any,
     days: Sequence[dt.date] | ibis.Table,
@@ -580,27 +632,8 @@ def compute_window_counts(
     lengths are in UTC days. The result is sorted by (account_id, day); no days
     or an empty ``accounts`` give ``[]``.
     """
-    if not isinstance(days, ibis.Table):
-        days = list(days)
-        if not days:
-            return []
-    if accounts is not None and not accounts:
-        return []
-    spec = WindowSpec(short_window_days, long_window_days, engagement_window_days,
-                      top_providers)
-    events = source if isinstance(source, (ibis.Table, Facts)) else source.table(EVENTS_TABLE)
-    if strategy == "auto" and not isinstance(days, ibis.Table):
-        strategy = "expand" if len(set(days)) <= EXPAND_MAX_DAYS else "timeline"
-    table = _run_compiled(events, days, accounts, spec, strategy)
-    if table is None:
-        table = window_counts_expr(events, days, accounts, spec,
-                                   strategy=strategy).to_pyarrow()
-    result = []
-    for row in table.to_pylist():
-        nested = sorted(row.pop("providers") or (), key=lambda p: p["rank"])
-        providers = tuple(
-            ProviderCounts(p["provider"], *(p[c] for c in PROVIDER_COUNT_COLUMNS))
-            for p in nested)
-        result.append(WindowCounts(**row, providers=providers))
-    result.sort(key=lambda c: (c.account_id, c.day))
-    return result
+    table = window_counts_table(
+        source, days, accounts, short_window_days=short_window_days,
+        long_window_days=long_window_days, engagement_window_days=engagement_window_days,
+        top_providers=top_providers, strategy=strategy)
+    return [counts for chunk in window_counts_in_chunks(table) for counts in chunk]

@@ -162,24 +162,33 @@ class DayFactCache:
 
     def _insert_encoded(self, name: str, sql: str) -> None:
         """Insert the facts of ``sql`` into ``name``'s table with its ``ENCODED`` column
-        replaced by dictionary ids; texts not seen before get the next ids."""
+        replaced by dictionary ids; texts not seen before get the next ids. The
+        dictionary (millions of texts) is scanned once: the day's distinct texts are
+        looked up in one join, and the new ones numbered from the current maximum."""
         cur, column = self._cur, ENCODED[name]
         keys = KEYS_TABLES[column]
         cur.execute(f"CREATE OR REPLACE TEMP TABLE seqscore_new_facts AS {sql}")
         try:
             cur.execute(f"""
-                INSERT INTO {keys}
-                SELECT key, (SELECT coalesce(max(id), 0) FROM {keys})
-                            + row_number() OVER (ORDER BY key)
-                FROM (SELECT DISTINCT {column} AS key FROM seqscore_new_facts) fresh
-                WHERE key IS NOT NULL
-                  AND NOT EXISTS (SELECT 1 FROM {keys} k WHERE k.key = fresh.key)""")
+                CREATE OR REPLACE TEMP TABLE seqscore_new_keys AS
+                WITH found AS (
+                    SELECT fresh.key, known.id
+                    FROM (SELECT DISTINCT {column} AS key FROM seqscore_new_facts
+                          WHERE {column} IS NOT NULL) fresh
+                    LEFT JOIN {keys} known ON known.key = fresh.key)
+                SELECT key, coalesce(id, (SELECT coalesce(max(id), 0) FROM {keys})
+                    + row_number() OVER (PARTITION BY id IS NULL ORDER BY key)) AS id,
+                    id IS NULL AS added
+                FROM found""")
+            cur.execute(f"INSERT INTO {keys} SELECT key, id FROM seqscore_new_keys WHERE added")
             columns = ", ".join(f"k.id AS {c}" if c == column else f"f.{c}"
                                 for c in FACT_COLUMNS[name])
             cur.execute(f"INSERT INTO {FACT_TABLES[name]} SELECT {columns} "
-                        f"FROM seqscore_new_facts f JOIN {keys} k ON k.key = f.{column}")
+                        f"FROM seqscore_new_facts f JOIN seqscore_new_keys k "
+                        f"ON k.key = f.{column}")
         finally:
             cur.execute("DROP TABLE IF EXISTS seqscore_new_facts")
+            cur.execute("DROP TABLE IF EXISTS seqscore_new_keys")
 
 
 def cached_facts(cursor: duckdb.DuckDBPyConnection) -> Facts:

@@ -17,14 +17,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import pyarrow as pa
+
 from seqscore.clock import Clock
-from seqscore.compute.aggregate import compute_window_counts
+from seqscore.compute.aggregate import window_counts_in_chunks, window_counts_table
 from seqscore.compute.daycache import DayFactCache, cached_facts
 from seqscore.errors import Unavailable
 from seqscore.scoring import ScoringModel, score_day, to_day_result
 from seqscore.storage.events import EventStore
 from seqscore.storage.state import StateStore
-from seqscore.types import Account, Day, DayResult, Job, WindowCounts
+from seqscore.types import Account, Day, DayResult, Job
 
 log = logging.getLogger("seqscore.jobs")
 
@@ -44,10 +46,11 @@ RESULTS_PER_CHUNK = 10_000
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while scoring: each result allocates a few
-    dozen small dicts and strings (never a cycle), and the collector's passes over
-    the growing heap cost more than the scoring itself (measured: 110 us per result
-    with it, 44 us without). Reference counting still frees everything."""
+    """Pause the cyclic garbage collector while counts are unpacked and results scored:
+    each result allocates a few dozen small dicts and strings (never a cycle), and the
+    collector's passes over the growing heap cost more than the scoring itself
+    (measured: 110 us per result with it, 44 us without). Reference counting still
+    frees everything."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -67,14 +70,15 @@ def iter_results(
     chunk: int = RESULTS_PER_CHUNK,
 ) -> Iterator[list[DayResult]]:
     """Results of every (account, day) pair asked for, from the stored events, in lists
-    of at most ``chunk``: the counts of all pairs come from one aggregation, each
-    list is scored when the caller asks for it, so a backfill of many days holds one
-    list of results (with their explanations) at a time."""
+    of at most ``chunk``: the counts of all pairs come from one aggregation (kept as
+    an Arrow table), each list is unpacked and scored when the caller asks for it, so
+    a backfill of many days holds one list of results (with their explanations) at a
+    time."""
     if not accounts or not days:
         return
 
-    def count(source: Any) -> list[WindowCounts]:
-        return compute_window_counts(
+    def count(source: Any) -> pa.Table | None:
+        return window_counts_table(
             source, sorted(set(days)), sorted({a.user_id for a in accounts}),
             short_window_days=model.short_window_days,
             long_window_days=model.long_window_days,
@@ -87,20 +91,24 @@ def iter_results(
     derived = getattr(events, "derived_tables", None)
     if derived is None:
         with events.reading() as table:
-            counts = count(table)
+            counted = count(table)
     else:
         first = min(days) - dt.timedelta(days=model.engagement_window_days - 1)
         with derived() as cursor:
             DayFactCache(cursor).refresh(first, max(days))
         with derived(exclusive=False) as cursor:
-            counts = count(cached_facts(cursor))
+            counted = count(cached_facts(cursor))
     by_id = {a.user_id: a for a in accounts}
-    for start in range(0, len(counts), max(chunk, 1)):
+    chunks = window_counts_in_chunks(counted, chunk)
+    while True:
         with _gc_paused():
+            counts = next(chunks, None)
+            if counts is None:
+                return
             scored = [
                 to_day_result(score_day(c, model, open_tracking=by_id[c.account_id].open_tracking),
                               c.account_id, c.day, computed_at)
-                for c in counts[start:start + chunk]
+                for c in counts
             ]
         yield scored
 
