@@ -132,6 +132,18 @@ def _highest(measures: Sequence[Measure]) -> Measure | None:
     return chosen
 
 
+@functools.lru_cache(maxsize=64)
+def _open_rate_rule(least: int, top: int) -> str:
+    return (f"lowest available (denominator >= {least}) of: top {top} providers "
+            "summed over the short window, summed over the long window, each top provider over "
+            "the long window; else all providers over the long window")
+
+
+@functools.lru_cache(maxsize=64)
+def _highest_rule(least: int) -> str:
+    return f"highest of short window (only when processed_short >= {least}) and long window"
+
+
 def _open_rate(c: WindowCounts, model: ScoringModel) -> Selection:
     least = model.min_denominator
     top = select_top_providers(c.providers, model.top_providers)
@@ -148,9 +160,7 @@ def _open_rate(c: WindowCounts, model: ScoringModel) -> Selection:
     chosen = _lowest(measures)
     fallback = Measure("all providers long window fallback", c.opened_long, c.delivered_long,
                        chosen is None)
-    rule = (f"lowest available (denominator >= {least}) of: top {model.top_providers} providers "
-            "summed over the short window, summed over the long window, each top provider over "
-            "the long window; else all providers over the long window")
+    rule = _open_rate_rule(least, model.top_providers)
     return rule, [*measures, fallback], chosen or fallback
 
 
@@ -161,7 +171,7 @@ def _highest_of_windows(numerators: tuple[int, int], c: WindowCounts,
         Measure("short window", numerators[0], c.processed_short, c.processed_short >= least),
         Measure("long window", numerators[1], c.processed_long, True),
     ]
-    rule = f"highest of short window (only when processed_short >= {least}) and long window"
+    rule = _highest_rule(least)
     chosen = _highest(measures)
     assert chosen is not None  # the long window is always available
     return rule, measures, chosen
@@ -213,9 +223,11 @@ def _ratio_texts(numerator: int, denominator: int) -> tuple[str, bool, str]:
     return pct_text, pct_exact, ratio_text(100 * numerator, denominator)
 
 
-def _rate_text(measure: Measure) -> dict[str, object]:
+def _candidate_text(measure: Measure) -> dict[str, object]:
     pct_text, pct_exact, fraction_text = _ratio_texts(measure.numerator, measure.denominator)
     return {
+        "measure": measure.name,
+        "available": measure.available,
         "numerator": measure.numerator,
         "denominator": measure.denominator,
         "rate_pct": pct_text,
@@ -234,10 +246,13 @@ def _eligibility(c: WindowCounts, model: ScoringModel,
     return (reasons[0] if reasons else Eligibility.ELIGIBLE), [str(r) for r in reasons]
 
 
+_SCALAR_FIELDS = tuple(f.name for f in fields(WindowCounts)
+                       if f.name not in {"account_id", "day", "providers"})
+
+
 def scalar_counts(counts: WindowCounts) -> dict[str, int]:
     """The integer counts of ``counts`` by field name (no ids, day or providers)."""
-    skip = {"account_id", "day", "providers"}
-    return {f.name: getattr(counts, f.name) for f in fields(counts) if f.name not in skip}
+    return {name: getattr(counts, name) for name in _SCALAR_FIELDS}
 
 
 def score_day(counts: WindowCounts, model: ScoringModel, *, open_tracking: bool) -> ScoreDecision:
@@ -253,10 +268,12 @@ def score_day(counts: WindowCounts, model: ScoringModel, *, open_tracking: bool)
     Raises ``ValueError`` for a negative count.
     """
     scalars = scalar_counts(counts)
-    negative = [name for name, value in scalars.items() if value < 0] + [
-        f"providers.{p.provider}" for p in counts.providers
-        if min(p.delivered_short, p.opened_short, p.delivered_long, p.opened_long) < 0]
-    if negative:
+    if min(scalars.values()) < 0 or any(
+            min(p.delivered_short, p.opened_short, p.delivered_long, p.opened_long) < 0
+            for p in counts.providers):
+        negative = [name for name, value in scalars.items() if value < 0] + [
+            f"providers.{p.provider}" for p in counts.providers
+            if min(p.delivered_short, p.opened_short, p.delivered_long, p.opened_long) < 0]
         raise ValueError(f"negative counts: {', '.join(negative)}")
 
     eligibility, reasons = _eligibility(counts, model, open_tracking)
@@ -270,16 +287,20 @@ def score_day(counts: WindowCounts, model: ScoringModel, *, open_tracking: bool)
         band = model.bands[metric]
         metric_scores[metric] = _band_score_of(band, chosen)
         rates[metric] = (chosen.numerator, chosen.denominator) if chosen.denominator else (0, 1)
-        texts = {id(m): _rate_text(m) for m in measures}
+        candidates = [_candidate_text(m) for m in measures]
+        chosen_text = candidates[measures.index(chosen)]
         metric_texts[metric] = {
             "rule": rule,
             "measure": chosen.name,
-            **texts[id(chosen)],
+            "numerator": chosen_text["numerator"],
+            "denominator": chosen_text["denominator"],
+            "rate_pct": chosen_text["rate_pct"],
+            "rate_pct_exact": chosen_text["rate_pct_exact"],
+            "rate_pct_fraction": chosen_text["rate_pct_fraction"],
             "direction": static.directions[metric],
             "band_edges_pct": list(static.band_edges[metric]),
             "score": metric_scores[metric] if eligible else None,
-            "candidates": [{"measure": m.name, "available": m.available, **texts[id(m)]}
-                           for m in measures],
+            "candidates": candidates,
         }
 
     explanation: Explanation = {
