@@ -80,8 +80,8 @@ def test_results_from_the_cache_follow_late_events(store: DuckDBEventStore) -> N
 def test_iter_results_hands_out_bounded_chunks_of_the_same_results(
         store: DuckDBEventStore) -> None:
     """What ``seqscore compute`` writes: the results of a backfill in lists of at most
-    ``chunk``, together exactly ``compute_results``'; the collector is paused only
-    while a chunk is scored."""
+    ``chunk``, together exactly ``compute_results``'; the collector is paused while
+    they are handed out and resumed when the generator ends or is closed."""
     import gc
 
     rng = random.Random(9)
@@ -95,6 +95,7 @@ def test_iter_results_hands_out_bounded_chunks_of_the_same_results(
     assert gc.isenabled()
     gen = iter_results(store, DEFAULT_MODEL, ACCOUNTS, days, computed_at=NOW, chunk=4)
     next(gen)
-    assert gc.isenabled()  # between chunks (while the caller writes) it runs as usual
+    assert not gc.isenabled()  # paused from the first chunk to the last ...
     gen.close()
+    assert gc.isenabled()  # ... and resumed when the caller stops early
     assert list(iter_results(store, DEFAULT_MODEL, [], days, computed_at=NOW)) == []

@@ -50,6 +50,7 @@ from typing import Any, Literal
 import ibis
 import ibis.expr.operations as ops
 import pyarrow as pa
+import pyarrow.compute as pc
 from ibis.common.exceptions import IbisError
 
 from seqscore.compute.facts import COUNTED_KINDS, Facts, facts_from_events
@@ -601,14 +602,22 @@ def window_counts_in_chunks(table: pa.Table | None,
     if table is None:
         return
     names = ("account_id", "day", *ACCOUNT_COUNT_COLUMNS)
+    provider_names = ("rank", "provider", *PROVIDER_COUNT_COLUMNS)
     for batch in table.to_batches(max_chunksize=max(chunk, 1)):
         columns = [batch.column(name).to_pylist() for name in names]
+        # the nested providers as flat columns: Arrow's to_pylist of a list of structs
+        # builds a Python object per value and cost more than all the scoring
+        nested = batch.column("providers")
+        lengths = pc.fill_null(pc.list_value_length(nested), 0).to_pylist()
+        flat = nested.flatten()
+        provider_rows = list(zip(*(flat.field(name).to_pylist() for name in provider_names),
+                                 strict=True))
         chunked: list[WindowCounts] = []
-        for *values, nested in zip(*columns, batch.column("providers").to_pylist(),
-                                   strict=True):
-            values.append(tuple(
-                ProviderCounts(p["provider"], *(p[c] for c in PROVIDER_COUNT_COLUMNS))
-                for p in sorted(nested or (), key=lambda p: p["rank"])))
+        at = 0
+        for *values, length in zip(*columns, lengths, strict=True):
+            own = sorted(provider_rows[at:at + length])  # by rank (unique per row)
+            at += length
+            values.append(tuple(ProviderCounts(*p[1:]) for p in own))
             chunked.append(WindowCounts(*values))
         yield chunked
 
