@@ -41,6 +41,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import gc
+import itertools
 import json
 import os
 import platform
@@ -48,14 +50,14 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from compute_store import LAST_DAY, make_store  # noqa: E402
+from compute_store import LAST_DAY  # noqa: E402
 
 OUT = HERE / "out"
 DAYS = 60
@@ -75,10 +77,26 @@ def store_for(events: int, accounts: int, seed: int) -> Path:
         print(f"generating {events:,} events for {accounts:,} accounts into {path} ...",
               flush=True)
         started = time.monotonic()
-        n = make_store(path, events, accounts=accounts, days=DAYS, seed=seed)
+        # in a process of its own: generating takes GBs, and a phase started from a
+        # process that had grown so large inherits its peak RSS (Linux keeps ru_maxrss
+        # across fork and exec)
+        subprocess.run([sys.executable, str(HERE / "compute_store.py"), str(events), str(path),
+                        "--accounts", str(accounts), "--days", str(DAYS), "--seed", str(seed)],
+                       check=True)
+        n = _stored_events(path)
         marker.write_text(json.dumps({"events": n}))
         print(f"  {n:,} events in {time.monotonic() - started:.0f} s", flush=True)
     return path
+
+
+def _stored_events(path: Path) -> int:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return int(con.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
+    finally:
+        con.close()
 
 
 def _load() -> str:
@@ -111,15 +129,26 @@ def _drop_cache(store: Any, keep_all_but_last: bool) -> None:
                 cur.execute(f"DROP TABLE {table}")
 
 
-def _counts_digest(results: Sequence[Any]) -> list[Any]:
-    return [[c.account_id, c.day.isoformat(), *[getattr(c, f.name) for f in
-             dataclasses.fields(c)[2:-1]], [list(dataclasses.astuple(p)) for p in c.providers]]
-            for c in sorted(results, key=lambda c: (c.account_id, c.day))]
+def _digest_line(c: Any) -> str:
+    return json.dumps([c.account_id, c.day.isoformat(), *[getattr(c, f.name) for f in
+                       dataclasses.fields(c)[2:-1]],
+                       [list(dataclasses.astuple(p)) for p in c.providers]])
+
+
+def _write_digest(path: Path, results: Iterable[Any]) -> None:
+    """The counts as JSON lines, in the order given (compared line by line)."""
+    with path.open("w") as out:
+        for c in results:
+            out.write(_digest_line(c) + "\n")
 
 
 def phase(name: str, path: Path, out: Path) -> None:
     """Run one measurement; write its figures (and what to compare) as JSON to ``out``."""
-    from seqscore.compute.aggregate import compute_window_counts
+    from seqscore.compute.aggregate import (
+        compute_window_counts,
+        window_counts_in_chunks,
+        window_counts_table,
+    )
     from seqscore.compute.daycache import DayFactCache, cached_facts
     from seqscore.scoring.model import DEFAULT_MODEL
     from seqscore.service.jobs import compute_results, iter_results
@@ -132,7 +161,8 @@ def phase(name: str, path: Path, out: Path) -> None:
     every_day = [first + dt.timedelta(days=i) for i in range(DAYS)]
     now = dt.datetime.now(dt.UTC)
     result: dict[str, Any] = {"load_before": _load(), "accounts": len(ids)}
-    digest: list[Any] | None = None
+    digest = out.with_suffix(".digest.jsonl")
+    digest.unlink(missing_ok=True)
     if name in ("nightly_cold", "backfill", "counts_all_days"):
         _drop_cache(store, keep_all_but_last=False)
     elif name == "nightly":
@@ -162,24 +192,34 @@ def phase(name: str, path: Path, out: Path) -> None:
         with store.reading() as table:
             counts = compute_window_counts(table, [LAST_DAY], ids)
         result["results"] = len(counts)
-        digest = _counts_digest(counts)
+        _write_digest(digest, counts)
     elif name == "cached_counts":
         with store.derived_tables() as cur:
             DayFactCache(cur).refresh(LAST_DAY - dt.timedelta(days=89), LAST_DAY)
         with store.derived_tables(exclusive=False) as cur:
             counts = compute_window_counts(cached_facts(cur), [LAST_DAY], ids)
         result["results"] = len(counts)
-        digest = _counts_digest(counts)
+        _write_digest(digest, counts)
     elif name == "counts_all_days":
-        counts = []
+        # the backfill's path without scoring: counts of a pass as one Arrow table,
+        # unpacked a chunk at a time with the collector paused (as iter_results does);
+        # each chunk is written to the digest and dropped
+        total = 0
         with store.derived_tables() as cur:
             DayFactCache(cur).refresh(first - dt.timedelta(days=89), LAST_DAY)
-        with store.derived_tables(exclusive=False) as cur:
+        gc.disable()
+        with digest.open("w") as lines:
             for i in range(0, len(every_day), PASS_DAYS):
-                counts += compute_window_counts(cached_facts(cur), every_day[i:i + PASS_DAYS],
+                with store.derived_tables(exclusive=False) as cur:
+                    table = window_counts_table(cached_facts(cur), every_day[i:i + PASS_DAYS],
                                                 ids)
-        result["results"] = len(counts)
-        digest = _counts_digest(counts)
+                for chunk in window_counts_in_chunks(table):
+                    total += len(chunk)
+                    writing = time.monotonic()
+                    lines.writelines(_digest_line(c) + "\n" for c in chunk)
+                    started += time.monotonic() - writing  # the digest is not timed
+        gc.enable()
+        result["results"] = total
     elif name == "pandas":
         import compute_pandas
 
@@ -187,16 +227,17 @@ def phase(name: str, path: Path, out: Path) -> None:
         frame = compute_pandas.load_events(path, first - dt.timedelta(days=89), LAST_DAY)
         counts = compute_pandas.window_counts(frame, every_day, ids)
         result["results"] = len(counts)
-        digest = _counts_digest(counts)
+        result["seconds"] = time.monotonic() - started
+        # in the order counts_all_days writes: pass by pass, then (account_id, day)
+        _write_digest(digest, sorted(counts, key=lambda c: (
+            (c.day - first).days // PASS_DAYS, c.account_id, c.day)))
     else:
         raise BenchError(f"unknown phase {name}")
-    result["seconds"] = time.monotonic() - started
+    result.setdefault("seconds", time.monotonic() - started)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["load_after"] = _load()
     if name != "pandas":
         store.close()
-    if digest is not None:
-        (out.with_suffix(".digest.json")).write_text(json.dumps(digest))
     out.write_text(json.dumps(result))
 
 
@@ -208,7 +249,7 @@ def run_phase(name: str, path: Path) -> dict[str, Any]:
     if proc.returncode != 0 or not out.exists():
         raise BenchError(f"phase {name} on {path} failed (exit {proc.returncode})")
     figures: dict[str, Any] = json.loads(out.read_text())
-    digest = out.with_suffix(".digest.json")
+    digest = out.with_suffix(".digest.jsonl")
     if digest.exists():
         figures["digest"] = digest
     if "first_seconds" in figures:  # nightly: the day just closed, then the same again
@@ -222,12 +263,14 @@ def run_phase(name: str, path: Path) -> dict[str, Any]:
 
 
 def same(a: dict[str, Any], b: dict[str, Any], what: str) -> int:
-    left, right = json.loads(a["digest"].read_text()), json.loads(b["digest"].read_text())
-    if left != right:
-        diff = next((x, y) for x, y in zip(left, right, strict=False) if x != y) if len(
-            left) == len(right) else (len(left), len(right))
-        raise BenchError(f"{what}: results differ, first difference {diff}")
-    return len(left)
+    """Compare two digests line by line (both written in the same order)."""
+    checked = 0
+    with a["digest"].open() as left, b["digest"].open() as right:
+        for x, y in itertools.zip_longest(left, right):
+            if x != y:
+                raise BenchError(f"{what}: results differ at row {checked}: {x!r} vs {y!r}")
+            checked += 1
+    return checked
 
 
 # -- the run -------------------------------------------------------------------------------
