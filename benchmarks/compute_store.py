@@ -169,6 +169,23 @@ def make_store(path: Path, events: int, *, accounts: int = 10_000, days: int = 6
     return count
 
 
+def make_subset(source: Path, path: Path, every: int) -> int:
+    """Write at ``path`` the events of every ``every``-th account of the store at
+    ``source`` (account_id % every == 0): a subset with the same per-account volumes."""
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    DuckDBEventStore(path).close()
+    con = duckdb.connect(str(path), config={"threads": 2, "memory_limit": "2GB",
+                                            "preserve_insertion_order": False})
+    con.execute("ATTACH ? AS source (READ_ONLY)", [str(source)])
+    con.execute("INSERT INTO events SELECT * FROM source.events WHERE account_id % ? = 0",
+                [int(every)])
+    con.execute("CHECKPOINT")
+    count = int(con.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
+    con.close()
+    return count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("events", type=int)
@@ -176,8 +193,15 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--subset-of", type=Path, default=None,
+                        help="instead: copy every --every-th account of this store")
+    parser.add_argument("--every", type=int, default=10)
     args = parser.parse_args()
     started = time.monotonic()
+    if args.subset_of is not None:
+        n = make_subset(args.subset_of, args.path, args.every)
+        print(f"{n:,} events in {time.monotonic() - started:.1f} s")
+        return
     n = make_store(args.path, args.events, accounts=args.accounts, days=args.days,
                    seed=args.seed)
     print(f"{n:,} events in {time.monotonic() - started:.1f} s")

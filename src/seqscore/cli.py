@@ -104,8 +104,10 @@ def worker(data_dir: Path | None) -> None:
               help="Last day of a range (with --from).")
 @click.option("--account", "username", default=None, help="Only this account.")
 @click.option("--all-accounts", is_flag=True, help="Every account (the default without --account).")
-@click.option("--days-per-pass", type=click.IntRange(min=1), default=14, show_default=True,
-              help="Days computed in one aggregation pass.")
+@click.option("--days-per-pass", type=click.IntRange(min=1), default=60, show_default=True,
+              help="Days computed in one aggregation pass (the next pass is counted while "
+                   "the current one is scored). A pass keeps accounts x days rows of counts "
+                   "in memory, about 400 bytes each.")
 @click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb",
               show_default=True,
               help="spark: run the aggregation with Apache Spark over a Parquet event lake.")
@@ -164,13 +166,12 @@ def compute(day: Any, first: Any, last: Any, username: str | None, all_accounts:
                     events, master or settings.spark_master, _conf_pairs(spark_conf)))
             bar = stack.enter_context(
                 tqdm(total=len(days) * len(targets), unit="result", disable=None))
-            for i in range(0, len(days), max(days_per_pass, 1)):
-                chunk = days[i : i + days_per_pass]
-                for results in iter_results(events, services.model, targets, chunk,
-                                            computed_at=services.clock.now()):
-                    services.state.upsert_results(results)
-                    written += len(results)
-                    bar.update(len(results))
+            for results in iter_results(events, services.model, targets, days,
+                                        computed_at=services.clock.now(),
+                                        days_per_pass=days_per_pass):
+                services.state.upsert_results(results)
+                written += len(results)
+                bar.update(len(results))
         _print_json({"results": written, "accounts": len(targets), "from": start, "to": end,
                      "engine": engine})
     finally:

@@ -99,3 +99,29 @@ def test_iter_results_hands_out_bounded_chunks_of_the_same_results(
     gen.close()
     assert gc.isenabled()  # ... and resumed when the caller stops early
     assert list(iter_results(store, DEFAULT_MODEL, [], days, computed_at=NOW)) == []
+
+
+def test_iter_results_in_passes_counts_ahead_and_gives_the_same_results(
+        store: DuckDBEventStore) -> None:
+    """``seqscore compute --days-per-pass``: the days counted a few at a time (the next
+    pass in a background thread) give the results of one pass over all of them; a
+    failure while counting ahead reaches the caller."""
+    rng = random.Random(10)
+    store.append(events_table(random_rows(rng, 300, span_days=20)))
+    days = [D - k * DAY for k in range(7)]
+    whole = sorted(results(store, days), key=lambda r: (r.account_id, r.day))
+    in_passes = [r for c in iter_results(store, DEFAULT_MODEL, ACCOUNTS, days, computed_at=NOW,
+                                         chunk=5, days_per_pass=2) for r in c]
+    assert sorted(in_passes, key=lambda r: (r.account_id, r.day)) == whole
+    # pass by pass: every day of a pass comes before any day of the next
+    firsts = [sorted(days)[i:i + 2] for i in range(0, 7, 2)]
+    assert [next(k for k, p in enumerate(firsts) if r.day in p) for r in in_passes] == sorted(
+        next(k for k, p in enumerate(firsts) if r.day in p) for r in in_passes)
+
+    class Broken(EventsOnly):
+        def reading(self) -> AbstractContextManager[Any]:
+            raise RuntimeError("the events are gone")
+
+    with pytest.raises(RuntimeError, match="the events are gone"):
+        list(iter_results(Broken(store), DEFAULT_MODEL, ACCOUNTS, days, computed_at=NOW,
+                          days_per_pass=3))

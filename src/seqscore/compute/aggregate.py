@@ -382,10 +382,14 @@ def _provider_timeline(plan: _Plan, delivered: Any, opens: Any) -> Any:
     deltas = _union(parts)
     run = _totals(deltas.filter(deltas.x <= plan.last_dn), key, cols, running=True)
     run = run.filter(run.delivered_long > 0)
+    # each run of equal totals, as the days it holds from the first requested day on
+    # (then kept where requested): a range join here produced every (run, later day)
+    # pair first, ten times the rows kept
     days = plan.t.select(target="dn")
     until = ibis.coalesce(run.until, plan.last_dn)
-    joined = run.join(days, (days.target >= run.x) & (days.target <= until))
-    return joined.select(*key, x="target", **{c: joined[c] for c in cols})
+    held = run.mutate(target=ibis.range(ibis.greatest(run.x, plan.first_dn), until + 1).unnest())
+    joined = held.join(days, held.target == days.target)
+    return joined.select(*key, x=held.target, **{c: joined[c] for c in cols})
 
 
 # -- the expressions -----------------------------------------------------------------------
