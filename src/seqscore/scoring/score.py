@@ -43,16 +43,6 @@ class Measure:
     denominator: int
     available: bool
 
-    @property
-    def rate(self) -> Fraction:
-        """The rate as a fraction of 1; 0 when the denominator is 0."""
-        return Fraction(self.numerator, self.denominator) if self.denominator else Fraction(0)
-
-    @property
-    def rate_pct(self) -> Fraction:
-        """The rate in percent, exact."""
-        return self.rate * 100
-
     def below(self, other: Measure) -> bool:
         """This measure's rate < ``other``'s, exactly, in integers (a zero denominator
         is rate 0; counts are never negative)."""
@@ -99,19 +89,24 @@ def band_score(band: Band, rate_pct: Fraction) -> int:
     when lower is better and earns one when higher is better, so a rate exactly on
     an edge takes the worse score (lower is better) or the better (higher is better).
     """
-    reached = sum(1 for edge in band.edges_pct if edge <= rate_pct)
-    return 5 - reached if band.direction == Direction.LOWER_IS_BETTER else 1 + reached
+    return _band_score(band, rate_pct.numerator, rate_pct.denominator)
 
 
-def _band_score_of(band: Band, measure: Measure) -> int:
-    """``band_score(band, measure.rate_pct)`` in integers: an edge p/q (percent) is
-    reached when p/q <= 100 * n / d, i.e. p * d <= 100 * n * q."""
-    n, d = (measure.numerator, measure.denominator) if measure.denominator else (0, 1)
+def _band_score(band: Band, pct_numerator: int, pct_denominator: int) -> int:
+    """``band_score`` of the percent ``pct_numerator / pct_denominator`` (denominator
+    > 0), in integers: an edge p/q is reached when p * denominator <= numerator * q."""
     reached = 0
     for edge in band.edges_pct:
-        if edge.numerator * d <= 100 * n * edge.denominator:
+        if edge.numerator * pct_denominator <= pct_numerator * edge.denominator:
             reached += 1
     return 5 - reached if band.direction == Direction.LOWER_IS_BETTER else 1 + reached
+
+
+def _measure_score(band: Band, measure: Measure) -> int:
+    """``band_score`` of a measure's rate (a zero denominator is rate 0)."""
+    if not measure.denominator:
+        return _band_score(band, 0, 1)
+    return _band_score(band, 100 * measure.numerator, measure.denominator)
 
 
 def _lowest(measures: Sequence[Measure]) -> Measure | None:
@@ -285,7 +280,7 @@ def score_day(counts: WindowCounts, model: ScoringModel, *, open_tracking: bool)
     for metric in METRIC_NAMES:
         rule, measures, chosen = _SELECTORS[metric](counts, model)
         band = model.bands[metric]
-        metric_scores[metric] = _band_score_of(band, chosen)
+        metric_scores[metric] = _measure_score(band, chosen)
         rates[metric] = (chosen.numerator, chosen.denominator) if chosen.denominator else (0, 1)
         candidates = [_candidate_text(m) for m in measures]
         chosen_text = candidates[measures.index(chosen)]
@@ -377,10 +372,6 @@ class _Composite:
     lowest: int
     cap: int
     score: int
-
-    @property
-    def weighted_mean(self) -> Fraction:
-        return Fraction(self.mean_numerator, self.mean_denominator)
 
 
 def _composite(metric_scores: Mapping[str, int], model: ScoringModel) -> _Composite:
