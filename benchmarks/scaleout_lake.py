@@ -31,6 +31,7 @@ import uuid
 from pathlib import Path
 
 import duckdb
+from synthetic_senders import create_accounts, create_providers, uniform
 
 LAST_DAY = dt.date(2026, 11, 19)
 EVENTS_PER_MESSAGE = 2.5
@@ -49,33 +50,9 @@ def make_lake(root: Path, events: int, *, accounts: int = 2000, days: int = 100,
     s = int(seed)
     con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit,
                                  "preserve_insertion_order": False})
-    u = "((hash({x}, {s}, {k}) % 1000000)::DOUBLE + 0.5) / 1000000"
-
-    def unif(x: str, k: int) -> str:
-        return u.format(x=x, s=s, k=k)
-
-    con.execute(f"""
-        CREATE TEMP TABLE acct AS
-        WITH z AS (SELECT a AS account_id,
-                          sqrt(-2 * ln({unif('a', 1)})) * cos(2 * pi() * {unif('a', 2)}) AS z
-                   FROM range(1, {accounts} + 1) r(a)),
-             w AS (SELECT account_id, exp(1.5 * z) AS w FROM z)
-        SELECT account_id, greatest(1, round({messages} * w / sum(w) OVER ()))::BIGINT AS n
-        FROM w""")
-    con.execute("""CREATE TEMP TABLE acct2 AS SELECT account_id, n,
-                   greatest(20, n // 5)::BIGINT AS list_size,
-                   sum(n) OVER (ORDER BY account_id) - n AS first_i FROM acct""")
-    big = [("gmail", "gmail.com", 3200), ("microsoft", "outlook.com", 1800),
-           ("yahoo", "yahoo.com", 1200), ("apple", "icloud.com", 800)]
-    rest = [(f"isp{k:02d}.example", f"isp{k:02d}.example", round(3000 / (k + 1) / 5.19))
-            for k in range(96)]
-    rows, lo = [], 0
-    for name, domain, weight in big + rest:
-        rows.append(f"('{name}', '{domain}', {lo}, {lo + max(weight, 1)})")
-        lo += max(weight, 1)
-    con.execute(f"""CREATE TEMP TABLE prov AS SELECT * FROM (VALUES {', '.join(rows)})
-                    p(provider, domain, lo, hi)""")
-    total_weight = lo
+    unif = uniform(s)
+    create_accounts(con, accounts, messages, 5, s)
+    total_weight = create_providers(con)
     con.execute(f"""
         CREATE TEMP TABLE m AS
         SELECT a.account_id, a.first_i + j AS i,
