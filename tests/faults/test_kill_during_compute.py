@@ -13,13 +13,11 @@ result row is half-written, and every acknowledged event is stored.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from faults_support import (
     CLOSED,
     TEST_NOW,
@@ -32,7 +30,6 @@ from faults_support import (
     sqlite_ok,
 )
 
-from seqscore.cli import main
 from seqscore.ingest.recipients import load_or_create_recipient_key
 from seqscore.ingest.webhook import EventParser
 from seqscore.scoring import DEFAULT_MODEL
@@ -54,18 +51,7 @@ def test_sigkill_during_computation_loses_no_job_and_no_result(tmp_path: Path) -
     state_db = data / "state.sqlite3"
     server = Serve(data, worker=False, SEQSCORE_INGEST_PROCESSES="0",
                    SEQSCORE_WORKER_BATCH_SIZE="30", SEQSCORE_WORKER_POLL_SECONDS="0.2")
-    runner = CliRunner()
-
-    def run(*args: str) -> str:
-        result = runner.invoke(main, list(args), env=server.env, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    keys, ids = {}, {}
-    for plan in demo_plans(ACCOUNTS):
-        ids[plan.username] = json.loads(run("accounts", "create", plan.username))["user_id"]
-        keys[plan.username] = json.loads(run("keys", "create", plan.username, "--scopes",
-                                             "events.write"))["api_key"]
+    ids, keys = server.create_senders([plan.username for plan in demo_plans(ACCOUNTS)])
     stream = small_batches(demo_stream(ACCOUNTS, days=DAYS))
     # most of the stream first; the rest (late events included) while the worker computes
     cut = len(stream) * 3 // 4

@@ -106,6 +106,26 @@ class Serve:
                 time.sleep(0.05)
         raise RuntimeError("seqscore serve did not answer in time")
 
+    def create_senders(self, usernames: list[str]) -> tuple[dict[str, int], dict[str, str]]:
+        """Create an account and an ``events.write`` key for each name through the CLI on
+        this data dir; returns (user ids, keys) by username."""
+        from click.testing import CliRunner
+
+        from seqscore.cli import main
+
+        runner = CliRunner()
+
+        def run(*args: str) -> Any:
+            result = runner.invoke(main, list(args), env=self.env, catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+            return json.loads(result.output)
+
+        ids, keys = {}, {}
+        for name in usernames:
+            ids[name] = run("accounts", "create", name)["user_id"]
+            keys[name] = run("keys", "create", name, "--scopes", "events.write")["api_key"]
+        return ids, keys
+
     @property
     def pid(self) -> int:
         assert self.process is not None

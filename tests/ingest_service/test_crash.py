@@ -10,17 +10,14 @@ counts on a clean store holding each event once.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from ingest_service_support import CLOSED, TEST_NOW, Serve, demo_plans, demo_stream, post
 
-from seqscore.cli import main
 from seqscore.compute.aggregate import compute_window_counts
 from seqscore.demo.webhook import batch_body
 from seqscore.ingest.recipients import load_or_create_recipient_key
@@ -60,18 +57,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_doubles_nothing(tmp_path: P
     rng = random.Random(20261120)
     data = tmp_path / "data"
     server = Serve(data)
-    runner = CliRunner()
-
-    def run(*args: str) -> str:
-        result = runner.invoke(main, list(args), env=server.env, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    keys, ids = {}, {}
-    for plan in demo_plans():
-        ids[plan.username] = json.loads(run("accounts", "create", plan.username))["user_id"]
-        keys[plan.username] = json.loads(run("keys", "create", plan.username, "--scopes",
-                                             "events.write"))["api_key"]
+    ids, keys = server.create_senders([plan.username for plan in demo_plans()])
     # the demo stream (late events, duplicates, whole batches posted twice), in small batches
     batches = []
     for username, events in demo_stream(days=10):
