@@ -566,28 +566,19 @@ def _run_compiled(events: Any, days: Any, accounts: Sequence[int] | None, spec: 
     return result.cast(schema)
 
 
-def window_counts_table(
-    source: Any,
-    days: Sequence[dt.date] | ibis.Table,
-    accounts: Sequence[int] | None = None,
-    *,
-    short_window_days: int = 7,
-    long_window_days: int = 30,
-    engagement_window_days: int = 90,
-    top_providers: int = 5,
-    strategy: Strategy = "auto",
-) -> pa.Table | None:
+def window_counts_table(source: Any, days: Sequence[dt.date] | ibis.Table,
+                        accounts: Sequence[int] | None, spec: WindowSpec, *,
+                        strategy: Strategy = "auto") -> pa.Table | None:
     """The aggregation's rows as one Arrow table sorted by (account_id, day), or ``None``
     when nothing is asked (no days, or an empty ``accounts``). Arguments as for
-    ``compute_window_counts``; ``window_counts_in_chunks`` turns it into counts."""
+    ``compute_window_counts``, the windows as a ``WindowSpec``;
+    ``window_counts_in_chunks`` turns the table into counts."""
     if not isinstance(days, ibis.Table):
         days = list(days)
         if not days:
             return None
     if accounts is not None and not accounts:
         return None
-    spec = WindowSpec(short_window_days, long_window_days, engagement_window_days,
-                      top_providers)
     events = source if isinstance(source, (ibis.Table, Facts)) else source.table(EVENTS_TABLE)
     if strategy == "auto" and not isinstance(days, ibis.Table):
         strategy = "expand" if len(set(days)) <= EXPAND_MAX_DAYS else "timeline"
@@ -645,8 +636,7 @@ def compute_window_counts(
     lengths are in UTC days. The result is sorted by (account_id, day); no days
     or an empty ``accounts`` give ``[]``.
     """
-    table = window_counts_table(
-        source, days, accounts, short_window_days=short_window_days,
-        long_window_days=long_window_days, engagement_window_days=engagement_window_days,
-        top_providers=top_providers, strategy=strategy)
+    spec = WindowSpec(short_window_days, long_window_days, engagement_window_days,
+                      top_providers)
+    table = window_counts_table(source, days, accounts, spec, strategy=strategy)
     return [counts for chunk in window_counts_in_chunks(table) for counts in chunk]

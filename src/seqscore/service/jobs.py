@@ -16,12 +16,15 @@ import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
 
 import pyarrow as pa
 
 from seqscore.clock import Clock
-from seqscore.compute.aggregate import window_counts_in_chunks, window_counts_table
+from seqscore.compute.aggregate import (
+    WindowSpec,
+    window_counts_in_chunks,
+    window_counts_table,
+)
 from seqscore.compute.daycache import DayFactCache, cached_facts
 from seqscore.errors import Unavailable
 from seqscore.scoring import ScoringModel, score_day, to_day_result
@@ -68,24 +71,17 @@ def _count_days(events: EventStore, model: ScoringModel, account_ids: Sequence[i
     ``window_counts_table``). A store that keeps derived tables (DuckDB) keeps the day
     facts: the days read are brought up to date, then the facts are read instead of
     the events."""
-    def count(source: Any) -> pa.Table | None:
-        return window_counts_table(
-            source, days, account_ids,
-            short_window_days=model.short_window_days,
-            long_window_days=model.long_window_days,
-            engagement_window_days=model.engagement_window_days,
-            top_providers=model.top_providers,
-        )
-
+    spec = WindowSpec(model.short_window_days, model.long_window_days,
+                      model.engagement_window_days, model.top_providers)
     derived = getattr(events, "derived_tables", None)
     if derived is None:
         with events.reading() as table:
-            return count(table)
+            return window_counts_table(table, days, account_ids, spec)
     first = min(days) - dt.timedelta(days=model.engagement_window_days - 1)
     with derived() as cursor:
         DayFactCache(cursor).refresh(first, max(days))
     with derived(exclusive=False) as cursor:
-        return count(cached_facts(cursor))
+        return window_counts_table(cached_facts(cursor), days, account_ids, spec)
 
 
 def iter_results(
