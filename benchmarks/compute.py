@@ -11,7 +11,7 @@ Stores are made once by benchmarks/compute_store.py (cached under
 benchmarks/out/compute-<events>-a<accounts>-d60-s<seed>/; a re-run skips that).
 Every measurement runs in a child process of its own (``--phase``), so its peak
 RSS is its own, through the product's path: ``DuckDBEventStore`` with the default
-settings (memory_limit 1GB, a thread per core) and ``seqscore.service.jobs.
+settings (memory_limit 1GB, a thread per core) and ``seqscore.service.results.
 compute_results`` (facts refreshed, aggregation, scoring; writing results to the
 state store is not timed):
 
@@ -168,12 +168,8 @@ def phase(name: str, path: Path, out: Path) -> None:
     from seqscore.compute.aggregate import compute_window_counts, window_counts_in_chunks
     from seqscore.compute.daycache import DayFactCache, cached_facts
     from seqscore.scoring.model import DEFAULT_MODEL
-    from seqscore.service.jobs import (
-        JobRunner,
-        compute_results,
-        count_in_passes,
-        iter_results,
-    )
+    from seqscore.service.jobs import JobRunner
+    from seqscore.service.results import compute_results, count_in_passes, iter_results
     from seqscore.storage.duckdb_events import DuckDBEventStore
 
     store = DuckDBEventStore(path)

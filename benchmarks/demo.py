@@ -272,7 +272,7 @@ def baseline_load(data: Path, accounts: int, days: int) -> None:
     started = time.monotonic()
     from seqscore.demo import batch_body, default_plans, generate
     from seqscore.service.demo_data import DEMO_EMAIL_DOMAIN, demo_key
-    from seqscore.service.jobs import compute_results
+    from seqscore.service.results import compute_results
     from seqscore.service.seq import last_closed_day
     from seqscore.service.services import Services
     from seqscore.settings import Settings

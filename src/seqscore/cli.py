@@ -132,7 +132,7 @@ def compute(day: Any, first: Any, last: Any, username: str | None, all_accounts:
 
     from tqdm import tqdm
 
-    from seqscore.service.jobs import iter_results
+    from seqscore.service.results import iter_results
     from seqscore.service.seq import last_closed_day
 
     if username and all_accounts:

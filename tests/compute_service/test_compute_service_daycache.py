@@ -19,7 +19,7 @@ from test_compute_aggregate import DAY, D, ev, events_table, random_rows
 
 from seqscore.compute.daycache import DAYS_TABLE, FACT_TABLES
 from seqscore.scoring import DEFAULT_MODEL
-from seqscore.service.jobs import compute_results, iter_results
+from seqscore.service.results import compute_results, iter_results
 from seqscore.storage.duckdb_events import DuckDBEventStore
 from seqscore.types import Account, AccountKind, DayResult
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from seqscore.ingest.webhook import EventParser
 from seqscore.scoring import DEFAULT_MODEL, apply_overrides
-from seqscore.service.jobs import compute_results
+from seqscore.service.results import compute_results
 from seqscore.storage.duckdb_events import DuckDBEventStore
 from seqscore.types import Account, AccountKind, DayResult
 

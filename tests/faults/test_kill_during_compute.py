@@ -33,7 +33,7 @@ from faults_support import (
 from seqscore.ingest.recipients import load_or_create_recipient_key
 from seqscore.ingest.webhook import EventParser
 from seqscore.scoring import DEFAULT_MODEL
-from seqscore.service.jobs import compute_results
+from seqscore.service.results import compute_results
 from seqscore.storage.duckdb_events import DuckDBEventStore
 from seqscore.storage.state import StateStore
 from seqscore.types import JobState

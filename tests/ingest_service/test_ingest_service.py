@@ -20,7 +20,7 @@ from seqscore.service.ingest import (
     stale_ranges,
     unique_events,
 )
-from seqscore.service.jobs import compute_results
+from seqscore.service.results import compute_results
 from seqscore.types import JobState
 
 D = dt.date

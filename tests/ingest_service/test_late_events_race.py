@@ -12,7 +12,8 @@ import datetime as dt
 
 from ingest_service_support import CLOSED, body, event
 
-from seqscore.service.jobs import JobRunner, compute_results
+from seqscore.service.jobs import JobRunner
+from seqscore.service.results import compute_results
 from seqscore.storage.state import StateStore
 from seqscore.types import JobState
 

@@ -30,7 +30,7 @@ from scaleout_support import (
 from sqlalchemy.engine import make_url
 
 from seqscore.service.accounts import parse_scopes
-from seqscore.service.jobs import compute_results
+from seqscore.service.results import compute_results
 from seqscore.service.services import Services
 from seqscore.settings import Settings
 from seqscore.storage.state import StateStore

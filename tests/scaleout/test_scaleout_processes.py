@@ -31,7 +31,7 @@ from scaleout_support import (
 )
 
 from seqscore.service.accounts import parse_scopes
-from seqscore.service.jobs import compute_results
+from seqscore.service.results import compute_results
 from seqscore.service.services import Services
 from seqscore.settings import Settings
 from seqscore.storage.state_schema import jobs, results

@@ -14,7 +14,7 @@ from scaleout_support import LAST_CLOSED, demo_plans, demo_tables
 from seqscore.cli import main
 from seqscore.compute import compute_window_counts
 from seqscore.compute.spark import SparkLakeReader
-from seqscore.service.jobs import compute_results
+from seqscore.service.results import compute_results
 from seqscore.service.services import Services
 from seqscore.settings import Settings
 from seqscore.storage.parquet_events import ParquetEventStore

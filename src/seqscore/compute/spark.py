@@ -3,7 +3,7 @@
 Nothing here defines a count. ``SparkLakeReader`` turns the files of a Parquet
 event lake (``seqscore.storage.parquet_events``: hive-partitioned by ``day``)
 into an Ibis table on a Spark session, and the aggregation
-(``compute_window_counts``, through ``seqscore.service.jobs.compute_results``)
+(``compute_window_counts``, through ``seqscore.service.results.compute_results``)
 compiles for Spark exactly as it does for DuckDB. ``seqscore compute --engine
 spark`` wires the two.
 

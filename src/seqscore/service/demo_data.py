@@ -23,7 +23,7 @@ from seqscore.demo import Post, default_plans, merged_posts, posts
 from seqscore.demo.background import posts_in_processes
 from seqscore.service.accounts import CreatedKey, parse_scopes
 from seqscore.service.ingest import IngestReport
-from seqscore.service.jobs import compute_results
+from seqscore.service.results import compute_results
 from seqscore.service.seq import last_closed_day
 from seqscore.service.services import Services
 from seqscore.types import Account
