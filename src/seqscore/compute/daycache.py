@@ -36,6 +36,7 @@ from seqscore.compute.facts import (
     open_facts,
     presence_facts,
     recipient_facts,
+    repeated_counted_keys,
 )
 
 __all__ = ["FACT_TABLES", "DayFactCache", "RefreshOutcome", "cached_facts"]
@@ -44,6 +45,8 @@ __all__ = ["FACT_TABLES", "DayFactCache", "RefreshOutcome", "cached_facts"]
 FACT_TABLES: dict[str, str] = {name: f"facts_{name}" for name in FACT_COLUMNS}
 DAYS_TABLE = "facts_days"
 _EPOCH = dt.date(1970, 1, 1)
+#: The temporary table of ``repeated_counted_keys`` while the counted facts are built.
+_REPEATED = "seqscore_repeated_counted"
 _BUILDERS: dict[str, Callable[[Any], Any]] = {
     "counted": counted_facts, "opens": open_facts, "recipients": recipient_facts,
     "presence": presence_facts,
@@ -144,11 +147,15 @@ class DayFactCache:
             events = backend.table(self._events)
             events = events.filter(events.day.isin([_day(dn) for dn in build]))
             for name, builder in _BUILDERS.items():
-                sql = backend.compile(builder(events).select(*FACT_COLUMNS[name]))
+                if name == "counted":
+                    sql = self._counted_sql(backend, events)
+                else:
+                    sql = backend.compile(builder(events).select(*FACT_COLUMNS[name]))
                 if name in ENCODED:
                     self._insert_encoded(name, sql)
                 else:
                     cur.execute(f"INSERT INTO {FACT_TABLES[name]} {sql}")
+            cur.execute(f"DROP TABLE IF EXISTS {_REPEATED}")
             built = set(build)
             cur.executemany(f"INSERT INTO {DAYS_TABLE} VALUES (?, ?, ?)",
                             [list(s) for s in sorted(current) if s[0] in built])
@@ -159,6 +166,15 @@ class DayFactCache:
                 cur.execute(f"DELETE FROM {keys} WHERE id NOT IN "
                             f"(SELECT {column} FROM {FACT_TABLES[name]})")
         return RefreshOutcome(tuple(_day(dn) for dn in build), dropped)
+
+    def _counted_sql(self, backend: Any, events: Any) -> str:
+        """The SQL of ``counted_facts`` of ``events``, its shared hash keys materialised first
+        (a temporary table): inlined, DuckDB kept the counted rows of every read in memory
+        between the query's three uses of them (measured 14 s against 9 s at 50M events)."""
+        self._cur.execute(f"CREATE OR REPLACE TEMP TABLE {_REPEATED} AS "
+                          f"{backend.compile(repeated_counted_keys(events))}")
+        return str(backend.compile(counted_facts(events, backend.table(_REPEATED))
+                                   .select(*FACT_COLUMNS["counted"])))
 
     def _insert_encoded(self, name: str, sql: str) -> None:
         """Insert the facts of ``sql`` into ``name``'s table with its ``ENCODED`` column
