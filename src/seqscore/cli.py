@@ -105,9 +105,10 @@ def worker(data_dir: Path | None) -> None:
 @click.option("--account", "username", default=None, help="Only this account.")
 @click.option("--all-accounts", is_flag=True, help="Every account (the default without --account).")
 @click.option("--days-per-pass", type=click.IntRange(min=1), default=60, show_default=True,
-              help="Days computed in one aggregation pass (the next pass is counted while "
-                   "the current one is scored). A pass keeps accounts x days rows of counts "
-                   "in memory, about 400 bytes each.")
+              help="Days computed in one aggregation run; a run of more than 3 days is "
+                   "counted in passes of accounts (SEQSCORE_COMPUTE_FACTS_PER_PASS), the "
+                   "next pass counted while the current one is scored. A pass keeps "
+                   "accounts x days rows of counts in memory, about 400 bytes each.")
 @click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb",
               show_default=True,
               help="spark: run the aggregation with Apache Spark over a Parquet event lake.")
@@ -168,7 +169,9 @@ def compute(day: Any, first: Any, last: Any, username: str | None, all_accounts:
                 tqdm(total=len(days) * len(targets), unit="result", disable=None))
             for results in iter_results(events, services.model, targets, days,
                                         computed_at=services.clock.now(),
-                                        days_per_pass=days_per_pass):
+                                        days_per_pass=days_per_pass,
+                                        facts_per_pass=settings.compute_facts_per_pass
+                                        or None):
                 services.state.upsert_results(results)
                 written += len(results)
                 bar.update(len(results))

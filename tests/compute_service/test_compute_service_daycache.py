@@ -125,3 +125,31 @@ def test_iter_results_in_passes_counts_ahead_and_gives_the_same_results(
     with pytest.raises(RuntimeError, match="the events are gone"):
         list(iter_results(Broken(store), DEFAULT_MODEL, ACCOUNTS, days, computed_at=NOW,
                           days_per_pass=3))
+
+
+def test_a_backfill_in_account_groups_gives_the_results_of_one_pass(
+        store: DuckDBEventStore) -> None:
+    """A backfill's accounts are counted in groups of a bounded number of facts, each its
+    own aggregation; the results are those of one pass over every account. The nightly
+    (at most EXPAND_MAX_DAYS days) stays one pass whatever the budget."""
+    from seqscore.compute.aggregate import EXPAND_MAX_DAYS
+    from seqscore.service.results import count_in_passes
+
+    rng = random.Random(12)
+    store.append(events_table(random_rows(rng, 400, span_days=20)))
+    store.append(events_table([ev("processed", D - k * DAY, account=3, recipient=f"x{k}")
+                               for k in range(10)]))
+    days = [D - k * DAY for k in range(EXPAND_MAX_DAYS + 3)]
+    ids = [a.user_id for a in ACCOUNTS]
+    whole = count_in_passes(store, DEFAULT_MODEL, ids, days, facts_per_pass=None)
+    assert len(list(whole)) == 1
+    grouped = list(count_in_passes(store, DEFAULT_MODEL, ids, days, facts_per_pass=1))
+    assert len(grouped) == len(ids)  # every account over a budget of one fact: alone
+    assert [t.column("account_id").unique().to_pylist() for t in grouped] == [[i] for i in ids]
+    in_groups = [r for c in iter_results(store, DEFAULT_MODEL, ACCOUNTS, days, computed_at=NOW,
+                                         facts_per_pass=1) for r in c]
+    assert in_groups == sorted(results(store, days), key=lambda r: (r.account_id, r.day))
+    assert in_groups == results(EventsOnly(store), days)
+    nightly = list(count_in_passes(store, DEFAULT_MODEL, ids, days[:EXPAND_MAX_DAYS],
+                                   facts_per_pass=1))
+    assert len(nightly) == 1

@@ -50,7 +50,8 @@ class FailingCompute:
         self.real = jobs_module.compute_results
 
     def __call__(self, events: Any, model: Any, accounts: Sequence[Account],
-                 days: Sequence[dt.date], *, computed_at: dt.datetime) -> list[DayResult]:
+                 days: Sequence[dt.date], *, computed_at: dt.datetime,
+                 **options: Any) -> list[DayResult]:
         ids = sorted(a.user_id for a in accounts)
         self.calls.append(ids)
         bad = [i for i in ids if i in self.failing
@@ -58,7 +59,7 @@ class FailingCompute:
         if bad:
             self.raised.update(bad)
             raise self.error(f"boom for {bad}")
-        return self.real(events, model, accounts, days, computed_at=computed_at)
+        return self.real(events, model, accounts, days, computed_at=computed_at, **options)
 
 
 def _some_events(services: Services, account: Account) -> None:

@@ -176,6 +176,15 @@ class DayFactCache:
         return str(backend.compile(counted_facts(events, backend.table(_REPEATED))
                                    .select(*FACT_COLUMNS["counted"])))
 
+    def volumes(self, first: dt.date, last: dt.date) -> dict[int, int]:
+        """Per account, its ``recipients`` facts (recipient-days) in the days ``first`` ..
+        ``last`` (inclusive): the largest fact table, and what an aggregation over those
+        days holds of the account (``seqscore.compute.passes``). Refresh the days first."""
+        lo, hi = (first - _EPOCH).days, (last - _EPOCH).days
+        return {int(account): int(n) for account, n in self._cur.execute(
+            f"SELECT account_id, count(*) FROM {FACT_TABLES['recipients']} "
+            "WHERE dn BETWEEN ? AND ? GROUP BY account_id", [lo, hi]).fetchall()}
+
     def _insert_encoded(self, name: str, sql: str) -> None:
         """Insert the facts of ``sql`` into ``name``'s table with its ``ENCODED`` column
         replaced by dictionary ids; texts not seen before get the next ids. The

@@ -16,7 +16,7 @@ import logging
 from seqscore.clock import Clock
 from seqscore.errors import Unavailable
 from seqscore.scoring import ScoringModel
-from seqscore.service.results import compute_results
+from seqscore.service.results import FACTS_PER_PASS, compute_results
 from seqscore.storage.events import EventStore
 from seqscore.storage.state import StateStore
 from seqscore.types import Job
@@ -44,12 +44,14 @@ class JobRunner:
         batch_size: int,
         max_attempts: int,
         lease: dt.timedelta,
+        facts_per_pass: int | None = FACTS_PER_PASS,
     ) -> None:
         self._state = state
         self._events = events
         self._model = model
         self._clock = clock
         self._batch_size = batch_size
+        self._facts_per_pass = facts_per_pass
         self._max_attempts = max_attempts
         self._lease = lease
 
@@ -97,7 +99,8 @@ class JobRunner:
                     if a is not None]
         wanted = {(j.account_id, j.day) for j in claimed}
         results = compute_results(self._events, self._model, accounts,
-                                  [j.day for j in claimed], computed_at=self._clock.now())
+                                  [j.day for j in claimed], computed_at=self._clock.now(),
+                                  facts_per_pass=self._facts_per_pass)
         self._state.upsert_results([r for r in results if (r.account_id, r.day) in wanted])
         self._state.complete_jobs([j.job_id for j in claimed], now=self._clock.now())
 

@@ -1,32 +1,38 @@
 """Results from stored events: count, score, hand out (``seqscore compute``, the worker).
 
 The counts come from the window aggregation (``seqscore.compute``), through the
-day-fact cache when the event store keeps one; each pass of days is one
-aggregation kept as an Arrow table, unpacked and scored a chunk at a time.
+day-fact cache when the event store keeps one; each pass (a run of days, and for
+a backfill a group of accounts: ``seqscore.compute.passes``) is one aggregation
+kept as an Arrow table, unpacked and scored a chunk at a time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pyarrow as pa
 
 from seqscore.compute.aggregate import (
+    EXPAND_MAX_DAYS,
     WindowSpec,
     window_counts_in_chunks,
     window_counts_table,
 )
 from seqscore.compute.daycache import DayFactCache, cached_facts
+from seqscore.compute.passes import account_groups, day_runs
 from seqscore.scoring import ScoringModel, score_day, to_day_result
 from seqscore.storage.events import EventStore
 from seqscore.types import Account, Day, DayResult
 
 #: Results scored per chunk by ``iter_results``: what a caller holds at once.
 RESULTS_PER_CHUNK = 10_000
+#: Recipient-day facts one aggregation pass reads at most, by default (setting
+#: ``compute_facts_per_pass``; ``seqscore.compute.passes`` says why passes).
+FACTS_PER_PASS = 2_500_000
 
 
 @contextmanager
@@ -46,23 +52,41 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _count_days(events: EventStore, model: ScoringModel, account_ids: Sequence[int],
-                days: Sequence[Day]) -> pa.Table | None:
-    """The window counts of ``account_ids`` x ``days`` as one Arrow table (see
-    ``window_counts_table``). A store that keeps derived tables (DuckDB) keeps the day
-    facts: the days read are brought up to date, then the facts are read instead of
-    the events."""
+def _counted_passes(events: EventStore, model: ScoringModel, account_ids: Sequence[int],
+                    days: Sequence[Day], days_per_pass: int | None,
+                    facts_per_pass: int | None) -> Generator[pa.Table | None, None, None]:
+    """The window counts of ``account_ids`` x ``days``, one Arrow table per pass (see
+    ``window_counts_table``), in order: runs of days, each cut into account groups
+    (``seqscore.compute.passes``). A store that keeps derived tables (DuckDB) keeps the
+    day facts: a run's days are brought up to date, and the facts are read instead of
+    the events. A run of more than ``EXPAND_MAX_DAYS`` days (the ``timeline``
+    strategy, a backfill) is cut into groups of about ``facts_per_pass`` facts; a
+    shorter run (the nightly day) is one pass: its ``expand`` strategy held the 50M
+    store's one day in 1.2 GB without spilling, and cutting it into 8 passes cost
+    0.7 s more. Other stores count each run in one pass."""
     spec = WindowSpec(model.short_window_days, model.long_window_days,
                       model.engagement_window_days, model.top_providers)
     derived = getattr(events, "derived_tables", None)
-    if derived is None:
-        with events.reading() as table:
-            return window_counts_table(table, days, account_ids, spec)
-    first = min(days) - dt.timedelta(days=model.engagement_window_days - 1)
-    with derived() as cursor:
-        DayFactCache(cursor).refresh(first, max(days))
-    with derived(exclusive=False) as cursor:
-        return window_counts_table(cached_facts(cursor), days, account_ids, spec)
+    for run in day_runs(days, days_per_pass):
+        if derived is None:
+            with events.reading() as table:
+                counted = window_counts_table(table, run, account_ids, spec)
+            yield counted
+            continue
+        first = min(run) - dt.timedelta(days=model.engagement_window_days - 1)
+        groups = [list(account_ids)]
+        with derived() as cursor:
+            cache = DayFactCache(cursor)
+            cache.refresh(first, max(run))
+            if len(run) > EXPAND_MAX_DAYS and facts_per_pass:
+                volumes = cache.volumes(first, max(run))
+                # each account-day asked is a row out, facts or not
+                weights = {a: volumes.get(a, 0) + len(run) for a in account_ids}
+                groups = account_groups(account_ids, weights, facts_per_pass)
+        for group in groups:
+            with derived(exclusive=False) as cursor:
+                counted = window_counts_table(cached_facts(cursor), run, group, spec)
+            yield counted
 
 
 def iter_results(
@@ -74,18 +98,20 @@ def iter_results(
     computed_at: dt.datetime,
     chunk: int = RESULTS_PER_CHUNK,
     days_per_pass: int | None = None,
+    facts_per_pass: int | None = FACTS_PER_PASS,
 ) -> Iterator[list[DayResult]]:
     """Results of every (account, day) pair asked for, from the stored events, in lists
     of at most ``chunk``.
 
-    The days are counted in passes of ``days_per_pass`` days (default: all in one),
+    The counts come in passes (``count_in_passes``: runs of ``days_per_pass`` days,
+    default all in one, cut into account groups of about ``facts_per_pass`` facts),
     each pass one aggregation whose counts are kept as an Arrow table; each list is
     unpacked and scored when the caller asks for it, so a backfill of many days
-    holds one list of results (with their explanations) at a time. With several
-    passes, the next pass is counted in a background thread while the caller takes
-    the current pass's results (the aggregation leaves a core partly idle; scoring
-    is Python on one). The cyclic garbage collector is paused from the first list
-    to the last (``_gc_paused``), including while the caller handles each list."""
+    holds one list of results (with their explanations) at a time. The next pass is
+    counted in a background thread while the caller takes the current pass's
+    results (scoring is Python on one core, the aggregation DuckDB's). The cyclic
+    garbage collector is paused from the first list to the last (``_gc_paused``),
+    including while the caller handles each list."""
     if not accounts or not days:
         return
     by_id = {a.user_id: a for a in accounts}
@@ -94,7 +120,8 @@ def iter_results(
     # chunk's fresh results, 3 s of a 14-day pass's 13 s of Python (50M store)
     with _gc_paused():
         for counted in count_in_passes(events, model, sorted(by_id), days,
-                                       days_per_pass=days_per_pass):
+                                       days_per_pass=days_per_pass,
+                                       facts_per_pass=facts_per_pass):
             for counts in window_counts_in_chunks(counted, chunk):
                 yield [
                     to_day_result(score_day(c, model,
@@ -105,26 +132,27 @@ def iter_results(
 
 
 def count_in_passes(events: EventStore, model: ScoringModel, account_ids: Sequence[int],
-                    days: Sequence[Day], *,
-                    days_per_pass: int | None = None) -> Iterator[pa.Table | None]:
-    """The window counts of ``account_ids`` x ``days``, one Arrow table per pass of
-    ``days_per_pass`` days (default: one pass), in day order. With several passes the
-    next one is counted in a background thread while the caller uses the current."""
+                    days: Sequence[Day], *, days_per_pass: int | None = None,
+                    facts_per_pass: int | None = FACTS_PER_PASS) -> Iterator[pa.Table | None]:
+    """The window counts of ``account_ids`` x ``days``, one Arrow table per pass: runs of
+    ``days_per_pass`` days (default: all days in one run), a backfill's runs cut into
+    groups of accounts holding at most about ``facts_per_pass`` recipient-day facts
+    (None: one group; see ``_counted_passes``), in (run, account) order. Each pass
+    is counted in a background thread, the next one while the caller uses the
+    current."""
     if not account_ids or not days:
         return
-    ordered = sorted(set(days))
-    size = max(days_per_pass or len(ordered), 1)
-    passes = [ordered[i:i + size] for i in range(0, len(ordered), size)]
-    if len(passes) == 1:
-        yield _count_days(events, model, account_ids, passes[0])
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqscore-count") as pool:
-        pending = pool.submit(_count_days, events, model, account_ids, passes[0])
-        for i in range(len(passes)):
-            counted = pending.result()
-            if i + 1 < len(passes):
-                pending = pool.submit(_count_days, events, model, account_ids, passes[i + 1])
-            yield counted
+    passes = _counted_passes(events, model, sorted(set(account_ids)), days, days_per_pass,
+                             facts_per_pass)
+    end = object()
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqscore-count") as pool:
+            pending = pool.submit(next, passes, end)
+            while (counted := pending.result()) is not end:
+                pending = pool.submit(next, passes, end)
+                yield counted
+    finally:
+        passes.close()  # the pool has finished with it
 
 
 def compute_results(
@@ -134,9 +162,11 @@ def compute_results(
     days: Sequence[Day],
     *,
     computed_at: dt.datetime,
+    facts_per_pass: int | None = FACTS_PER_PASS,
 ) -> list[DayResult]:
     """Results of every (account, day) pair asked for, from the stored events (all at
     once: for many days, ``iter_results`` holds less)."""
     return [result for scored in iter_results(events, model, accounts, days,
-                                              computed_at=computed_at)
+                                              computed_at=computed_at,
+                                              facts_per_pass=facts_per_pass)
             for result in scored]
