@@ -136,6 +136,13 @@ def _accounts(ids: Sequence[int]) -> list[Any]:
             for i in ids]
 
 
+def _facts_per_pass() -> int | None:
+    """``SEQSCORE_COMPUTE_FACTS_PER_PASS``, as ``seqscore compute`` reads it."""
+    from seqscore.settings import Settings
+
+    return Settings().compute_facts_per_pass or None
+
+
 def _drop_cache(store: Any, keep_all_but_last: bool) -> None:
     """Forget the facts of the last day (``keep_all_but_last``: the nightly's state) or
     the whole cache, the dictionaries of recipients and message ids included (a
@@ -210,8 +217,9 @@ def phase(name: str, path: Path, out: Path) -> None:
             result["nochange_seconds"] = time.monotonic() - again
     elif name == "backfill":
         total = 0
+        # as `seqscore compute` does
         for scored in iter_results(store, DEFAULT_MODEL, accounts, every_day, computed_at=now,
-                                   days_per_pass=PASS_DAYS):  # as `seqscore compute` does
+                                   days_per_pass=PASS_DAYS, facts_per_pass=_facts_per_pass()):
             total += len(scored)
         result["results"] = total
     elif name == "nightly_worker":
@@ -270,7 +278,8 @@ def phase(name: str, path: Path, out: Path) -> None:
         gc.disable()
         with digest.open("w") as lines:
             for table in count_in_passes(store, DEFAULT_MODEL, ids, every_day,
-                                         days_per_pass=PASS_DAYS):
+                                         days_per_pass=PASS_DAYS,
+                                         facts_per_pass=_facts_per_pass()):
                 for chunk in window_counts_in_chunks(table):
                     total += len(chunk)
                     writing = time.monotonic()
