@@ -11,20 +11,22 @@ from typing import Any
 import ibis
 from test_compute_aggregate import DAY, D, ev, events_table, random_rows
 
-from seqscore.compute.facts import COUNTED_KINDS, counted_facts
+from seqscore.compute.facts import COUNTED_KINDS, counted_facts, repeated_counted_keys
 
 EPOCH = dt.date(1970, 1, 1)
 
 
-def counted(rows: list[dict[str, Any]], hashed: str = "hash") -> Counter[tuple[Any, ...]]:
-    """``counted_facts`` of ``rows``: with the real hash, or one that collides for every
-    pair of ids of the same length (``hashed="length"``)."""
+def counted(rows: list[dict[str, Any]], hashed: str | None = None) -> Counter[tuple[Any, ...]]:
+    """``counted_facts`` of ``rows``: by event id (``hashed=None``), or through the shared
+    hash keys, with the real hash (``"hash"``) or one that collides for every pair of
+    ids of the same length (``"length"``)."""
     con = ibis.duckdb.connect()
     con.con.register("seqscore_rows", events_table(rows))
     con.con.execute("CREATE TABLE events AS SELECT * FROM seqscore_rows")
     events = con.table("events")
     options = {"id_hash": lambda event_id: event_id.length()} if hashed == "length" else {}
-    out = counted_facts(events, **options).to_pyarrow().to_pylist()
+    repeated = None if hashed is None else repeated_counted_keys(events, **options)
+    out = counted_facts(events, repeated, **options).to_pyarrow().to_pylist()
     return Counter({(r["account_id"], r["provider"], r["dn"]): tuple(r[k] for k in COUNTED_KINDS)
                     for r in out})
 
@@ -78,6 +80,7 @@ def test_copies_count_once_and_distinct_events_never_merge() -> None:
     expected = reference(all_rows)
     assert sum(sum(v) for v in expected.values()) < sum(_kind(r) is not None for r in all_rows)
     assert counted(all_rows) == expected
+    assert counted(all_rows, hashed="hash") == expected
     # with a hash under which many ids collide, the same counts
     assert counted(all_rows, hashed="length") == expected
 
@@ -89,4 +92,4 @@ def test_events_sharing_a_hash_key_stay_apart() -> None:
             ev("delivered", D, event_id="x2"), ev("processed", D - DAY, event_id="x1")]
     expected = reference(rows)
     assert sum(v[COUNTED_KINDS.index("delivered")] for v in expected.values()) == 2
-    assert counted(rows, hashed="length") == expected == counted(rows)
+    assert counted(rows, hashed="length") == expected == counted(rows, hashed="hash")
