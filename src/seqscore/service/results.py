@@ -9,10 +9,12 @@ kept as an Arrow table, unpacked and scored a chunk at a time.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
-from collections.abc import Generator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import pyarrow as pa
 
@@ -52,13 +54,14 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _counted_passes(events: EventStore, model: ScoringModel, account_ids: Sequence[int],
-                    days: Sequence[Day], days_per_pass: int | None,
-                    facts_per_pass: int | None) -> Generator[pa.Table | None, None, None]:
-    """The window counts of ``account_ids`` x ``days``, one Arrow table per pass (see
-    ``window_counts_table``), in order: runs of days, each cut into account groups
-    (``seqscore.compute.passes``). A store that keeps derived tables (DuckDB) keeps the
-    day facts: a run's days are brought up to date, and the facts are read instead of
+def _pass_plans(events: EventStore, model: ScoringModel, account_ids: Sequence[int],
+                days: Sequence[Day], days_per_pass: int | None,
+                facts_per_pass: int | None) -> Iterator[Callable[[], pa.Table | None]]:
+    """One callable per pass of ``account_ids`` x ``days``, in order, each returning that
+    pass's window counts as an Arrow table (see ``window_counts_table``): runs of
+    days, each cut into account groups (``seqscore.compute.passes``). A store that
+    keeps derived tables (DuckDB) keeps the day facts: when the plan reaches a run,
+    the run's days are brought up to date, and its passes read the facts instead of
     the events. A run of more than ``EXPAND_MAX_DAYS`` days (the ``timeline``
     strategy, a backfill) is cut into groups of about ``facts_per_pass`` facts; a
     shorter run (the nightly day) is one pass: its ``expand`` strategy held the 50M
@@ -69,9 +72,7 @@ def _counted_passes(events: EventStore, model: ScoringModel, account_ids: Sequen
     derived = getattr(events, "derived_tables", None)
     for run in day_runs(days, days_per_pass):
         if derived is None:
-            with events.reading() as table:
-                counted = window_counts_table(table, run, account_ids, spec)
-            yield counted
+            yield functools.partial(_count_events, events, run, account_ids, spec)
             continue
         first = min(run) - dt.timedelta(days=model.engagement_window_days - 1)
         groups = [list(account_ids)]
@@ -84,9 +85,19 @@ def _counted_passes(events: EventStore, model: ScoringModel, account_ids: Sequen
                 weights = {a: volumes.get(a, 0) + len(run) for a in account_ids}
                 groups = account_groups(account_ids, weights, facts_per_pass)
         for group in groups:
-            with derived(exclusive=False) as cursor:
-                counted = window_counts_table(cached_facts(cursor), run, group, spec)
-            yield counted
+            yield functools.partial(_count_cached, derived, run, group, spec)
+
+
+def _count_events(events: EventStore, days: Sequence[Day], account_ids: Sequence[int],
+                  spec: WindowSpec) -> pa.Table | None:
+    with events.reading() as table:
+        return window_counts_table(table, days, account_ids, spec)
+
+
+def _count_cached(derived: Callable[..., AbstractContextManager[Any]], days: Sequence[Day],
+                  account_ids: Sequence[int], spec: WindowSpec) -> pa.Table | None:
+    with derived(exclusive=False) as cursor:
+        return window_counts_table(cached_facts(cursor), days, account_ids, spec)
 
 
 def iter_results(
@@ -137,22 +148,30 @@ def count_in_passes(events: EventStore, model: ScoringModel, account_ids: Sequen
     """The window counts of ``account_ids`` x ``days``, one Arrow table per pass: runs of
     ``days_per_pass`` days (default: all days in one run), a backfill's runs cut into
     groups of accounts holding at most about ``facts_per_pass`` recipient-day facts
-    (None: one group; see ``_counted_passes``), in (run, account) order. Each pass
-    is counted in a background thread, the next one while the caller uses the
-    current."""
+    (None: one group; see ``_pass_plans``), in (run, account) order. With several
+    passes each is counted in a background thread, the next one while the caller uses
+    the current; a single pass (the worker's usual batch) is counted in the calling
+    thread, as a thread started per computation showed as steady RSS growth of the
+    serving process in the soak."""
     if not account_ids or not days:
         return
-    passes = _counted_passes(events, model, sorted(set(account_ids)), days, days_per_pass,
-                             facts_per_pass)
-    end = object()
-    try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqscore-count") as pool:
-            pending = pool.submit(next, passes, end)
-            while (counted := pending.result()) is not end:
-                pending = pool.submit(next, passes, end)
-                yield counted
-    finally:
-        passes.close()  # the pool has finished with it
+    plans = _pass_plans(events, model, sorted(set(account_ids)), days, days_per_pass,
+                        facts_per_pass)
+    first = next(plans, None)
+    upcoming = next(plans, None) if first is not None else None
+    if first is None or upcoming is None:
+        if first is not None:
+            yield first()
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqscore-count") as pool:
+        pending: Future[pa.Table | None] | None = pool.submit(first)
+        while pending is not None:
+            counted = pending.result()
+            pending = None
+            if upcoming is not None:
+                pending = pool.submit(upcoming)
+                upcoming = next(plans, None)
+            yield counted
 
 
 def compute_results(
