@@ -84,6 +84,11 @@ def _pass_plans(events: EventStore, model: ScoringModel, account_ids: Sequence[i
                 # each account-day asked is a row out, facts or not
                 weights = {a: volumes.get(a, 0) + len(run) for a in account_ids}
                 groups = account_groups(account_ids, weights, facts_per_pass)
+                if len(groups) > 1:
+                    # the last pass is scored with nothing left to count, one core
+                    # idle: a small one shortens that
+                    groups[-1:] = account_groups(groups[-1], weights,
+                                                 max(facts_per_pass // 4, 1))
         for group in groups:
             yield functools.partial(_count_cached, derived, run, group, spec)
 
