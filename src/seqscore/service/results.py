@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import gc
+import itertools
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -156,27 +157,25 @@ def count_in_passes(events: EventStore, model: ScoringModel, account_ids: Sequen
     (None: one group; see ``_pass_plans``), in (run, account) order. With several
     passes each is counted in a background thread, the next one while the caller uses
     the current; a single pass (the worker's usual batch) is counted in the calling
-    thread, as a thread started per computation showed as steady RSS growth of the
-    serving process in the soak."""
+    thread, which needs none."""
     if not account_ids or not days:
         return
     plans = _pass_plans(events, model, sorted(set(account_ids)), days, days_per_pass,
                         facts_per_pass)
     first = next(plans, None)
-    upcoming = next(plans, None) if first is not None else None
-    if first is None or upcoming is None:
-        if first is not None:
-            yield first()
+    if first is None:
+        return
+    upcoming = next(plans, None)
+    if upcoming is None:
+        yield first()
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqscore-count") as pool:
-        pending: Future[pa.Table | None] | None = pool.submit(first)
-        while pending is not None:
+        pending = pool.submit(first)
+        for plan in itertools.chain([upcoming], plans):
             counted = pending.result()
-            pending = None
-            if upcoming is not None:
-                pending = pool.submit(upcoming)
-                upcoming = next(plans, None)
+            pending = pool.submit(plan)
             yield counted
+        yield pending.result()
 
 
 def compute_results(
