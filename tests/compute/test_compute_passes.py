@@ -9,7 +9,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seqscore.compute.passes import account_groups, day_runs
+from seqscore.compute.passes import LAST_PASS_SHARE, account_groups, backfill_groups, day_runs
 
 D = dt.date(2026, 7, 1)
 
@@ -46,6 +46,21 @@ def test_account_groups_cover_every_account_once_within_budget(
     for g, nxt in itertools.pairwise(groups):
         # a group closes only when the next account would not fit
         assert sum(weights[a] for a in g) + weights[nxt[0]] > budget
+
+
+@given(st.dictionaries(st.integers(0, 200), st.integers(0, 50), max_size=60),
+       st.integers(1, 120))
+def test_a_backfill_ends_with_small_groups(weights: dict[int, int], budget: int) -> None:
+    ids = sorted(weights)
+    plain = account_groups(ids, weights, budget)
+    groups = backfill_groups(ids, weights, budget)
+    assert [a for g in groups for a in g] == ids
+    assert groups[:len(plain) - 1] == plain[:-1]  # only the last group is cut again
+    if len(plain) > 1:
+        for g in groups[len(plain) - 1:]:
+            assert sum(weights[a] for a in g) <= max(budget // LAST_PASS_SHARE, 1) or len(g) == 1
+    else:
+        assert groups == plain
 
 
 def test_the_setting_default_is_the_library_default() -> None:

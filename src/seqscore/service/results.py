@@ -26,7 +26,7 @@ from seqscore.compute.aggregate import (
     window_counts_table,
 )
 from seqscore.compute.daycache import DayFactCache, cached_facts
-from seqscore.compute.passes import account_groups, day_runs
+from seqscore.compute.passes import backfill_groups, day_runs
 from seqscore.scoring import ScoringModel, score_day, to_day_result
 from seqscore.storage.events import EventStore
 from seqscore.types import Account, Day, DayResult
@@ -84,12 +84,7 @@ def _pass_plans(events: EventStore, model: ScoringModel, account_ids: Sequence[i
                 volumes = cache.volumes(first, max(run))
                 # each account-day asked is a row out, facts or not
                 weights = {a: volumes.get(a, 0) + len(run) for a in account_ids}
-                groups = account_groups(account_ids, weights, facts_per_pass)
-                if len(groups) > 1:
-                    # the last pass is scored with nothing left to count, one core
-                    # idle: a small one shortens that
-                    groups[-1:] = account_groups(groups[-1], weights,
-                                                 max(facts_per_pass // 4, 1))
+                groups = backfill_groups(account_ids, weights, facts_per_pass)
         for group in groups:
             yield functools.partial(_count_cached, derived, run, group, spec)
 
