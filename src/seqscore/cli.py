@@ -170,8 +170,7 @@ def compute(day: Any, first: Any, last: Any, username: str | None, all_accounts:
             for results in iter_results(events, services.model, targets, days,
                                         computed_at=services.clock.now(),
                                         days_per_pass=days_per_pass,
-                                        facts_per_pass=settings.compute_facts_per_pass
-                                        or None):
+                                        facts_per_pass=settings.compute_facts_per_pass):
                 services.state.upsert_results(results)
                 written += len(results)
                 bar.update(len(results))

@@ -149,7 +149,7 @@ def count_in_passes(events: EventStore, model: ScoringModel, account_ids: Sequen
     """The window counts of ``account_ids`` x ``days``, one Arrow table per pass: runs of
     ``days_per_pass`` days (default: all days in one run), a backfill's runs cut into
     groups of accounts holding at most about ``facts_per_pass`` recipient-day facts
-    (None: one group; see ``_pass_plans``), in (run, account) order. With several
+    (None or 0: one group; see ``_pass_plans``), in (run, account) order. With several
     passes each is counted in a background thread, the next one while the caller uses
     the current; a single pass (the worker's usual batch) is counted in the calling
     thread, which needs none."""

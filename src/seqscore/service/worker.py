@@ -88,7 +88,7 @@ class Worker:
             services.state, services.events, services.model, services.clock,
             batch_size=s.worker_batch_size, max_attempts=s.job_max_attempts,
             lease=dt.timedelta(seconds=s.job_lease_seconds),
-            facts_per_pass=s.compute_facts_per_pass or None)
+            facts_per_pass=s.compute_facts_per_pass)
         self.scheduler = Scheduler(
             services.state, services.events, services.clock,
             settle_minutes=s.settle_minutes,
