@@ -47,9 +47,10 @@ DAYS_TABLE = "facts_days"
 _EPOCH = dt.date(1970, 1, 1)
 #: The temporary table of ``repeated_counted_keys`` while the counted facts are built.
 _REPEATED = "seqscore_repeated_counted"
+#: The facts built from the events' Ibis table in one query each (``counted`` takes two:
+#: ``_counted_sql``).
 _BUILDERS: dict[str, Callable[[Any], Any]] = {
-    "counted": counted_facts, "opens": open_facts, "recipients": recipient_facts,
-    "presence": presence_facts,
+    "opens": open_facts, "recipients": recipient_facts, "presence": presence_facts,
 }
 _TYPES = {"account_id": "BIGINT", "dn": "BIGINT", "provider": "VARCHAR", "message_id": "BIGINT",
           "recipient": "BIGINT", "sent": "BIGINT", "engaged": "BIGINT"}
@@ -146,11 +147,9 @@ class DayFactCache:
             backend = ibis.duckdb.from_connection(cur)
             events = backend.table(self._events)
             events = events.filter(events.day.isin([_day(dn) for dn in build]))
-            for name, builder in _BUILDERS.items():
-                if name == "counted":
-                    sql = self._counted_sql(backend, events)
-                else:
-                    sql = backend.compile(builder(events).select(*FACT_COLUMNS[name]))
+            for name in FACT_COLUMNS:
+                sql = (self._counted_sql(backend, events) if name == "counted" else
+                       backend.compile(_BUILDERS[name](events).select(*FACT_COLUMNS[name])))
                 if name in ENCODED:
                     self._insert_encoded(name, sql)
                 else:
