@@ -139,12 +139,9 @@ def _highest_rule(least: int) -> str:
     return f"highest of short window (only when processed_short >= {least}) and long window"
 
 
-def _open_rate(c: WindowCounts, model: ScoringModel,
-               top: tuple[ProviderCounts, ...] | None = None) -> Selection:
-    """``top``: ``select_top_providers`` of ``c`` (made here when not given)."""
+def _open_rate(c: WindowCounts, model: ScoringModel) -> Selection:
     least = model.min_denominator
-    if top is None:
-        top = select_top_providers(c.providers, model.top_providers)
+    top = select_top_providers(c.providers, model.top_providers)
 
     def summed(window: str, opened: int, delivered: int) -> Measure:
         return Measure(f"top providers {window} window", opened, delivered, delivered >= least)
@@ -280,10 +277,8 @@ def score_day(counts: WindowCounts, model: ScoringModel, *, open_tracking: bool)
     rates: dict[str, tuple[int, int]] = {}
     metric_texts: dict[str, object] = {}
     static = _static_texts(model)
-    top = select_top_providers(counts.providers, model.top_providers)
     for metric in METRIC_NAMES:
-        rule, measures, chosen = (_open_rate(counts, model, top) if metric == "open_rate"
-                                  else _SELECTORS[metric](counts, model))
+        rule, measures, chosen = _SELECTORS[metric](counts, model)
         band = model.bands[metric]
         metric_scores[metric] = _measure_score(band, chosen)
         rates[metric] = (chosen.numerator, chosen.denominator) if chosen.denominator else (0, 1)
@@ -317,7 +312,7 @@ def score_day(counts: WindowCounts, model: ScoringModel, *, open_tracking: bool)
             {"provider": p.provider, "delivered_short": p.delivered_short,
              "opened_short": p.opened_short, "delivered_long": p.delivered_long,
              "opened_long": p.opened_long}
-            for p in top],
+            for p in select_top_providers(counts.providers, model.top_providers)],
         "metrics": metric_texts,
     }
     if not eligible:
