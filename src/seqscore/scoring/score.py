@@ -250,6 +250,10 @@ def scalar_counts(counts: WindowCounts) -> dict[str, int]:
     return {name: getattr(counts, name) for name in _SCALAR_FIELDS}
 
 
+def _negative(p: ProviderCounts) -> bool:
+    return min(p.delivered_short, p.opened_short, p.delivered_long, p.opened_long) < 0
+
+
 def score_day(counts: WindowCounts, model: ScoringModel, *, open_tracking: bool) -> ScoreDecision:
     """Score one account-day from its window counts (spec/scoring-model.md).
 
@@ -263,12 +267,9 @@ def score_day(counts: WindowCounts, model: ScoringModel, *, open_tracking: bool)
     Raises ``ValueError`` for a negative count.
     """
     scalars = scalar_counts(counts)
-    if min(scalars.values()) < 0 or any(
-            min(p.delivered_short, p.opened_short, p.delivered_long, p.opened_long) < 0
-            for p in counts.providers):
+    if min(scalars.values()) < 0 or any(map(_negative, counts.providers)):
         negative = [name for name, value in scalars.items() if value < 0] + [
-            f"providers.{p.provider}" for p in counts.providers
-            if min(p.delivered_short, p.opened_short, p.delivered_long, p.opened_long) < 0]
+            f"providers.{p.provider}" for p in counts.providers if _negative(p)]
         raise ValueError(f"negative counts: {', '.join(negative)}")
 
     eligibility, reasons = _eligibility(counts, model, open_tracking)
