@@ -52,6 +52,8 @@ class Measure:
 
 #: (rule as text, every candidate measure, the chosen one)
 Selection = tuple[str, list[Measure], Measure]
+#: The account-day's providers that the open rate measures (``select_top_providers``).
+TopProviders = tuple[ProviderCounts, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +141,8 @@ def _highest_rule(least: int) -> str:
     return f"highest of short window (only when processed_short >= {least}) and long window"
 
 
-def _open_rate(c: WindowCounts, model: ScoringModel) -> Selection:
+def _open_rate(c: WindowCounts, model: ScoringModel, top: TopProviders) -> Selection:
     least = model.min_denominator
-    top = select_top_providers(c.providers, model.top_providers)
 
     def summed(window: str, opened: int, delivered: int) -> Measure:
         return Measure(f"top providers {window} window", opened, delivered, delivered >= least)
@@ -160,7 +161,7 @@ def _open_rate(c: WindowCounts, model: ScoringModel) -> Selection:
 
 
 def _highest_of_windows(numerators: tuple[int, int], c: WindowCounts,
-                        model: ScoringModel) -> Selection:
+                        model: ScoringModel, top: TopProviders) -> Selection:
     least = model.min_denominator
     measures = [
         Measure("short window", numerators[0], c.processed_short, c.processed_short >= least),
@@ -172,7 +173,7 @@ def _highest_of_windows(numerators: tuple[int, int], c: WindowCounts,
     return rule, measures, chosen
 
 
-def _spam_rate(c: WindowCounts, model: ScoringModel) -> Selection:
+def _spam_rate(c: WindowCounts, model: ScoringModel, top: TopProviders) -> Selection:
     least = model.min_denominator
     if model.spam_denominator == SpamDenominator.OPENERS:
         kind, denominators = "engaged recipients", (c.engaged_recipients_short,
@@ -188,8 +189,8 @@ def _spam_rate(c: WindowCounts, model: ScoringModel) -> Selection:
     return rule, measures, measures[0] if short_ok else measures[1]
 
 
-def _engagement_recency(c: WindowCounts,
-                        model: ScoringModel) -> Selection:
+def _engagement_recency(c: WindowCounts, model: ScoringModel,
+                        top: TopProviders) -> Selection:
     measure = Measure("long window recipients engaged in engagement window",
                       c.sent_engaged_recipients, c.sent_recipients_long, True)
     rule = (f"recipients sent to in the long window ({model.long_window_days} days) with a human "
@@ -198,13 +199,15 @@ def _engagement_recency(c: WindowCounts,
     return rule, [measure], measure
 
 
-_SELECTORS: dict[str, Callable[[WindowCounts, ScoringModel], Selection]] = {
+#: Each metric's measure selection, from the counts, the model and the account-day's
+#: top providers (``select_top_providers``, chosen once per result).
+_SELECTORS: dict[str, Callable[[WindowCounts, ScoringModel, TopProviders], Selection]] = {
     "engagement_recency": _engagement_recency,
     "open_rate": _open_rate,
-    "bounce_classification": lambda c, model: _highest_of_windows(
-        (c.block_bounces_short, c.block_bounces_long), c, model),
-    "bounce_rate": lambda c, model: _highest_of_windows(
-        (c.invalid_bounces_short, c.invalid_bounces_long), c, model),
+    "bounce_classification": lambda c, model, top: _highest_of_windows(
+        (c.block_bounces_short, c.block_bounces_long), c, model, top),
+    "bounce_rate": lambda c, model, top: _highest_of_windows(
+        (c.invalid_bounces_short, c.invalid_bounces_long), c, model, top),
     "spam_rate": _spam_rate,
 }
 
@@ -278,8 +281,9 @@ def score_day(counts: WindowCounts, model: ScoringModel, *, open_tracking: bool)
     rates: dict[str, tuple[int, int]] = {}
     metric_texts: dict[str, object] = {}
     static = _static_texts(model)
+    top = select_top_providers(counts.providers, model.top_providers)
     for metric in METRIC_NAMES:
-        rule, measures, chosen = _SELECTORS[metric](counts, model)
+        rule, measures, chosen = _SELECTORS[metric](counts, model, top)
         band = model.bands[metric]
         metric_scores[metric] = _measure_score(band, chosen)
         rates[metric] = (chosen.numerator, chosen.denominator) if chosen.denominator else (0, 1)
@@ -313,7 +317,7 @@ def score_day(counts: WindowCounts, model: ScoringModel, *, open_tracking: bool)
             {"provider": p.provider, "delivered_short": p.delivered_short,
              "opened_short": p.opened_short, "delivered_long": p.delivered_long,
              "opened_long": p.opened_long}
-            for p in select_top_providers(counts.providers, model.top_providers)],
+            for p in top],
         "metrics": metric_texts,
     }
     if not eligible:
