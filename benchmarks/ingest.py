@@ -24,7 +24,11 @@ Figures and how to read them: docs/performance.md ("Ingest").
    --account`` (parser processes: one per core); wall time, and the peak memory of
    the command with its worker processes (the sum of their proportional set sizes,
    polled from /proc every 50 ms).
-5. Prints the figures and whether each goal is met. --quick (CI) never fails on a
+5. Floors: what DuckDB alone does with the same file (benchmarks/ingest_floor.py),
+   from reading it to storing its rows with the least work and with an exact
+   normaliser's tests, each compared with the straightforward receiver and the
+   import goal: the goals set against what this machine can do at all.
+6. Prints the figures and whether each goal is met. --quick (CI) never fails on a
    goal; a full run exits 1 when one is missed; setup or correctness failures exit 2.
 """
 
@@ -47,6 +51,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ingest_floor import measure_floors
 from serving import (
     HOST,
     BenchError,
@@ -270,7 +275,9 @@ def measure_straightforward(tmp: Path, bodies: list[tuple[str, bytes, int]], cli
 
 
 def measure_import(tmp: Path, n_events: int, env: dict[str, str]) -> dict[str, Any]:
-    path = tmp / "history.jsonl"
+    """``seqscore import`` of a JSON Lines file of ``n_events`` events, made in ``tmp``
+    and left there (``import_file``) for the floors."""
+    path = import_file(tmp)
     t0 = time.perf_counter()
     lines = write_jsonl(path, n_events)
     made = time.perf_counter() - t0
@@ -297,6 +304,10 @@ def measure_import(tmp: Path, n_events: int, env: dict[str, str]) -> dict[str, A
     return {"events": lines, "bytes": path.stat().st_size, "seconds": elapsed,
             "rate": lines / elapsed, "peak_memory": peak, "made_s": made, "counts": counts,
             "cpu_us": sum(cpu.values()) / lines * 1e6}
+
+
+def import_file(tmp: Path) -> Path:
+    return tmp / "history.jsonl"
 
 
 # --------------------------------------------------------------------- main
@@ -356,6 +367,14 @@ def main() -> int:
               f"{imported['rate']:,.0f} events/s; peak memory "
               f"{imported['peak_memory'] / 2**20:,.0f} MiB (PSS, command + parser processes); "
               f"CPU {imported['cpu_us']:.1f} µs/event (all of them)")
+        floors = measure_floors(import_file(tmp), imported["events"], tmp)
+        for floor in floors:
+            print(f"floor, DuckDB alone, {floor['name']}: {floor['rows']:,} lines in "
+                  f"{floor['seconds']:.1f}s = {floor['rate']:,.0f} events/s, CPU "
+                  f"{floor['cpu_us']:.1f} µs/event; {floor['rate'] / plain['rate']:.0f}x the "
+                  f"straightforward receiver, {floor['rate'] / GOAL_IMPORT:.2f} of the import goal"
+                  + ("" if floor["plain"] is None else
+                     f"; {floor['plain'] / floor['rows']:.1%} of lines plain"))
     except BenchError as exc:
         print(f"ingest.py: {exc}", file=sys.stderr)
         return 2
