@@ -15,13 +15,17 @@ from seqscore.errors import NotFound
 from seqscore.ingest.body import BodyError
 from seqscore.ingest.sealing import QuarantineKeyError, Sealer
 from seqscore.service.ingest import (
+    POOL_MIN_BODY_BYTES,
     open_quarantined,
     quarantine_sealer,
     stale_ranges,
     unique_events,
 )
 from seqscore.service.results import compute_results
+from seqscore.service.services import Services
+from seqscore.settings import Settings
 from seqscore.types import JobState
+from seqscore_testing import World
 
 D = dt.date
 
@@ -205,3 +209,34 @@ def test_a_sealed_payload_opens_only_for_its_account_and_key():
 def test_showing_an_unknown_quarantine_id_is_not_found(services):
     with pytest.raises(NotFound):
         open_quarantined(services.state, quarantine_sealer(services.settings), 12345)
+
+
+# -- the installation's provider table -------------------------------------------------------
+
+
+@pytest.mark.parametrize("processes", [0, 1], ids=["in-process", "parser-process"])
+def test_a_model_that_extends_the_provider_table_applies_to_stored_events(
+        tmp_path, clock, processes):
+    """spec/events.md: the provider table is a setting an installation can extend. The
+    model's ``[providers]`` reach the parser, in this process and in the parser
+    processes (bodies of 64 KiB and more are parsed there)."""
+    model = tmp_path / "model.toml"
+    model.write_text('version = "v1-proton"\n[providers]\n"proton.me" = "proton"\n"pm.me" = "proton"\n')
+    settings = Settings(data_dir=tmp_path / "data", worker=False, model=model,
+                        ingest_processes=processes)
+    services = Services.open(settings, clock=clock)
+    try:
+        account = World(services).account("shop")
+        domains = ["proton.me", "pm.me", "gmail.com", "example.org"]
+        events = [event(n, email=f"person{n}@{domains[n % 4]}", sg_event_id=f"pv-{n:05d}")
+                  for n in range(600)]
+        payload = body(*events)
+        assert len(payload) >= POOL_MIN_BODY_BYTES  # parsed in a parser process, if any
+        report = services.ingest.ingest(account, payload)
+        assert report.accepted == 600
+        stored = dict(services.events.sql(
+            "SELECT domain, any_value(provider) FROM events GROUP BY domain"))
+    finally:
+        services.close()
+    assert stored == {"proton.me": "proton", "pm.me": "proton", "gmail.com": "gmail",
+                      "example.org": "example.org"}

@@ -19,6 +19,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -26,14 +27,18 @@ from seqscore.errors import Unavailable
 from seqscore.ingest.providers import DEFAULT_PROVIDERS
 from seqscore.ingest.webhook import EventParser, ParsedBatch
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 log = logging.getLogger("seqscore.ingest")
 _parser: EventParser | None = None
 _OWNER_POLL_S = 1.0
 
 
-def _start(recipient_key: bytes, raw_cap_bytes: int, owner_pid: int) -> None:
+def _start(recipient_key: bytes, raw_cap_bytes: int, providers: dict[str, str],
+           owner_pid: int) -> None:
     global _parser  # one parser per worker process, built once
-    _parser = EventParser(recipient_key, providers=DEFAULT_PROVIDERS, raw_cap_bytes=raw_cap_bytes)
+    _parser = EventParser(recipient_key, providers=providers, raw_cap_bytes=raw_cap_bytes)
     use_system_allocator()
     threading.Thread(target=_exit_with, args=(owner_pid,), name="seqscore-owner-watch",
                      daemon=True).start()
@@ -68,18 +73,21 @@ def _parse(body: bytes, account_id: int, ingested_at: dt.datetime) -> ParsedBatc
 class ParserPool:
     """``EventParser.parse`` in ``processes`` worker processes (started on first use).
 
-    A worker that dies (the OOM killer, a crash in native code) breaks the
-    executor; the pool then starts new workers and parses the body once more.
+    ``providers`` is the installation's domain -> mailbox provider table, as for
+    ``EventParser`` (a mapping: it is sent to the workers). A worker that dies (the
+    OOM killer, a crash in native code) breaks the executor; the pool then starts
+    new workers and parses the body once more.
     """
 
-    def __init__(self, processes: int, *, recipient_key: bytes, raw_cap_bytes: int) -> None:
+    def __init__(self, processes: int, *, recipient_key: bytes, raw_cap_bytes: int,
+                 providers: Mapping[str, str] = DEFAULT_PROVIDERS) -> None:
         if processes < 1:
             raise ValueError("a ParserPool needs at least one process")
         use_system_allocator()  # tables arrive here on many threads
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload([__name__])
         self._processes = processes
-        self._initargs = (recipient_key, raw_cap_bytes, os.getpid())
+        self._initargs = (recipient_key, raw_cap_bytes, dict(providers), os.getpid())
         self._lock = threading.Lock()
         self._executor = self._new_executor()
 

@@ -27,7 +27,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -39,6 +39,7 @@ from seqscore.clock import Clock
 from seqscore.errors import Forbidden, NotFound
 from seqscore.ingest import signature
 from seqscore.ingest.pool import ParserPool
+from seqscore.ingest.providers import DEFAULT_PROVIDERS
 from seqscore.ingest.recipients import load_or_create_recipient_key
 from seqscore.ingest.sealing import Sealer, load_or_create_quarantine_key
 from seqscore.ingest.webhook import EventParser, ParsedBatch, Reject
@@ -154,18 +155,22 @@ class IngestService:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, state: StateStore, clock: Clock,
-                      engagement_window_days: int, append: Appender) -> IngestService:
+                      engagement_window_days: int, append: Appender,
+                      providers: Mapping[str, str] = DEFAULT_PROVIDERS) -> IngestService:
         """The service of an installation: its secrets are read from (or created in)
-        ``settings.data_dir``."""
+        ``settings.data_dir``; ``providers`` is its domain -> mailbox provider table
+        (the scoring model's), used for every event stored from now on."""
         recipient_key = load_or_create_recipient_key(settings.data_dir)
         processes = settings.ingest_processes
         if processes is None:
             cores = os.cpu_count() or 1
             processes = cores if cores > 1 else 0
         pool = None if processes <= 0 else ParserPool(
-            processes, recipient_key=recipient_key, raw_cap_bytes=settings.raw_cap_bytes)
+            processes, recipient_key=recipient_key, raw_cap_bytes=settings.raw_cap_bytes,
+            providers=providers)
         return cls(state=state, append=append, clock=clock, pool=pool,
-                   parser=EventParser(recipient_key, raw_cap_bytes=settings.raw_cap_bytes),
+                   parser=EventParser(recipient_key, providers=providers,
+                                      raw_cap_bytes=settings.raw_cap_bytes),
                    sealer=quarantine_sealer(settings), batch_secret=recipient_key,
                    engagement_window_days=engagement_window_days,
                    settle_minutes=settings.settle_minutes,

@@ -82,7 +82,7 @@ class Services:
                 self._ingest = IngestService.from_settings(
                     self.settings, state=self.state, clock=self.clock,
                     engagement_window_days=self.model.engagement_window_days,
-                    append=self._committer.append)
+                    append=self._committer.append, providers=self.model.providers)
             return self._ingest
 
     def close(self) -> None:
