@@ -221,7 +221,8 @@ def test_a_model_that_extends_the_provider_table_applies_to_stored_events(
     model's ``[providers]`` reach the parser, in this process and in the parser
     processes (bodies of 64 KiB and more are parsed there)."""
     model = tmp_path / "model.toml"
-    model.write_text('version = "v1-proton"\n[providers]\n"proton.me" = "proton"\n"pm.me" = "proton"\n')
+    model.write_text('version = "v1-proton"\n'
+                     '[providers]\n"proton.me" = "proton"\n"pm.me" = "proton"\n')
     settings = Settings(data_dir=tmp_path / "data", worker=False, model=model,
                         ingest_processes=processes)
     services = Services.open(settings, clock=clock)
