@@ -26,6 +26,10 @@ class NotFound(SeqscoreError):
     pass
 
 
+class ConfigurationError(SeqscoreError):
+    """Settings that contradict each other or the scoring model: nothing starts."""
+
+
 class Conflict(SeqscoreError):
     pass
 

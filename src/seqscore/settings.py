@@ -175,7 +175,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("results_retention_days", int, 400,
             "Days of results kept (our own API reads them; /v3 answers 90)."),
     Setting("events_retention_days", int, 120,
-            "Days of events kept: the longest window (90) plus a margin for late events."),
+            "Days of events kept: the scoring model's longest window (90) plus a margin "
+            "for late events. Must be more than that window, else nothing starts."),
     Setting("quarantine_retention_days", int, 30, "Days rejected events are kept for review."),
 )
 

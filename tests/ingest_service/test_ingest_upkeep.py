@@ -8,11 +8,15 @@ import threading
 
 import pyarrow as pa
 import pytest
+from click.testing import CliRunner
 from ingest_service_support import CLOSED, body, event
 
-from seqscore.errors import Unavailable
+from seqscore.cli import main
+from seqscore.errors import ConfigurationError, Unavailable
 from seqscore.service.committer import GroupCommitter
 from seqscore.service.schedule import Retention, Scheduler
+from seqscore.service.services import Services
+from seqscore.settings import Settings
 from seqscore.storage.events import AppendOutcome
 
 
@@ -133,3 +137,31 @@ def test_after_close_appends_are_refused():
     committer.close()
     with pytest.raises(Unavailable):
         committer.append(table(1))
+
+
+# -- retention against the model's windows ---------------------------------------------------
+
+
+def test_retention_within_the_longest_window_stops_everything_from_starting(tmp_path, clock):
+    """Events inside the model's longest window are still counted: a retention that would
+    delete them is refused at start, naming the setting and the window."""
+    data = tmp_path / "data"
+    with pytest.raises(ConfigurationError, match=r"EVENTS_RETENTION_DAYS=90 .* = 90 days"):
+        Services.open(Settings(data_dir=data, worker=False, events_retention_days=90),
+                      clock=clock)
+    assert not data.exists()  # refused before anything was created
+    Services.open(Settings(data_dir=data, worker=False, events_retention_days=91),
+                  clock=clock).close()
+
+    model = tmp_path / "model.toml"
+    model.write_text('version = "v1-long"\nengagement_window_days = 150\n')
+    with pytest.raises(ConfigurationError, match=r"=120 .* = 150 days"):
+        Services.open(Settings(data_dir=data, worker=False, model=model), clock=clock)
+
+
+def test_the_cli_says_why_a_retention_is_refused(tmp_path):
+    result = CliRunner().invoke(main, ["accounts", "list"], env={
+        "SEQSCORE_DATA_DIR": str(tmp_path / "data"), "SEQSCORE_EVENTS_RETENTION_DAYS": "30"})
+    assert result.exit_code == 1
+    assert "SEQSCORE_EVENTS_RETENTION_DAYS=30 would delete events" in result.output
+    assert "Traceback" not in result.output

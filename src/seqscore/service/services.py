@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seqscore.clock import Clock, clock_from_setting
+from seqscore.errors import ConfigurationError
 from seqscore.scoring import DEFAULT_MODEL, ScoringModel, load_model
 from seqscore.service.accounts import AccountService
 from seqscore.service.auth import Authenticator
@@ -43,6 +44,7 @@ class Services:
         """
         clock = clock or clock_from_setting(settings.now)
         model = load_model(settings.model) if settings.model else DEFAULT_MODEL
+        check_retention(settings, model)
         open_data_dir(settings.data_dir)
         state = StateStore.open(settings.resolved_state_url,
                                 connect_timeout_s=settings.state_connect_timeout_seconds)
@@ -107,3 +109,16 @@ def open_data_dir(folder: Path) -> None:
     what keeps other local users out of them. An existing folder is left as it is.
     """
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def check_retention(settings: Settings, model: ScoringModel) -> None:
+    """Raise ``ConfigurationError`` when events would be deleted while still inside
+    the model's longest window (``engagement_window_days``): results of the days
+    still computed would lose them."""
+    window = model.engagement_window_days
+    if settings.events_retention_days <= window:
+        raise ConfigurationError(
+            f"SEQSCORE_EVENTS_RETENTION_DAYS={settings.events_retention_days} would delete "
+            f"events still inside the scoring model's longest window "
+            f"(engagement_window_days = {window} days): keep more than {window} days, "
+            f"with a margin for late events (default 120)")
