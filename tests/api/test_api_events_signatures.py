@@ -23,7 +23,9 @@ from events_support import (
     stored,
 )
 
-from seqscore_testing import require_or_skip
+from seqscore.service.services import Services
+from seqscore.settings import Settings
+from seqscore_testing import World, require_or_skip
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -108,6 +110,27 @@ def test_a_timestamp_within_the_window_is_accepted(services, world, signer):
     payload = body(event(1))
     r = post(services, payload, {**basic(key), **signer.headers(payload, NOW_S - 600)})
     assert r.status_code == 200
+
+
+@pytest.mark.parametrize(("max_age_s", "age_s", "accepted"), [
+    (60, 60, True), (60, 61, False), (60, -61, False),
+    (0, 10**7, True), (0, -10**7, True),  # 0: any age
+])
+def test_the_replay_window_is_a_setting(tmp_path, clock, signer, max_age_s, age_s, accepted):
+    settings = Settings(data_dir=tmp_path / "data", worker=False,
+                        webhook_max_age_seconds=max_age_s)
+    services = Services.open(settings, clock=clock)
+    try:
+        _, key = signed_account(services, World(services), signer)
+        payload = body(event(1))
+        r = post(services, payload, {**basic(key), **signer.headers(payload, NOW_S - age_s)})
+        if accepted:
+            assert r.status_code == 200
+            assert len(stored(services)) == 1
+        else:
+            assert_refused(services, r)
+    finally:
+        services.close()
 
 
 @pytest.mark.parametrize("broken", ["", "not base64!", "AAAA"])
