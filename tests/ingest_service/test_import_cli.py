@@ -4,15 +4,23 @@ parsers, a damaged file; and the same files through a running server (``--url``)
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import fcntl
 import gzip
 import io
 import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import termios
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from ingest_service_support import TEST_NOW, event
+from ingest_service_support import CLOSED, TEST_NOW, event
 
 from live_server import serving
 from seqscore.api.app import create_app
@@ -20,6 +28,8 @@ from seqscore.cli import main
 from seqscore.clock import FrozenClock
 from seqscore.service.services import Services
 from seqscore.settings import Settings
+from seqscore.types import JobState
+from seqscore_testing import World
 
 FIELDS = ["email", "timestamp", "event", "sg_event_id", "sg_message_id"]
 
@@ -197,3 +207,66 @@ def test_import_through_the_server_with_url_and_key(tmp_path, state_url):
             child.user_id}
     finally:
         services.close()
+
+
+def test_a_local_import_marks_results_stale_and_queues_a_few_jobs(cli, tmp_path, state_url):
+    """History imported beside stored results queues their recomputation, as the receiver
+    does: one job per (account, day) it can change, not one per event."""
+    services = services_of(tmp_path, state_url)
+    try:
+        world = World(services)
+        acme = services.state.require_account("acme")
+        result_days = [CLOSED - dt.timedelta(days=i) for i in range(20)]
+        for day in result_days:
+            world.result(acme, day)
+    finally:
+        services.close()
+    first_late = CLOSED - dt.timedelta(days=9)
+    events = [event(n, day=first_late if n % 2 else CLOSED - dt.timedelta(days=7))
+              for n in range(5000)]
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(lines_of(events, "jsonl"))
+    assert answer(cli("import", str(path), "--account", "acme"))["accepted"] == 5000
+
+    services = services_of(tmp_path, state_url)
+    try:
+        pending = services.state.list_jobs(JobState.PENDING)
+        stored = services.state.get_results(acme.user_id, result_days[-1], CLOSED)
+    finally:
+        services.close()
+    assert sorted(j.day for j in pending) == [first_late + dt.timedelta(days=i)
+                                              for i in range(10)]
+    assert {d for d, r in stored.items() if r.stale} == {j.day for j in pending}
+
+
+def test_the_progress_bar_shows_events_per_second_on_a_terminal(cli, tmp_path, state_url):
+    """On a terminal (here a pseudo-terminal), the import draws a progress bar with the
+    events read and their rate; piped, it draws none (the other tests)."""
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(lines_of([event(i) for i in range(3000)], "jsonl"))
+    controller, terminal = os.openpty()
+    # a terminal of 30 rows and 120 columns (a new one has 0 columns: no room for a bar)
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    env = {**os.environ, "SEQSCORE_DATA_DIR": str(tmp_path / "data"),
+           "SEQSCORE_STATE_URL": state_url, "SEQSCORE_NOW": TEST_NOW.isoformat()}
+    proc = subprocess.Popen([sys.executable, "-m", "seqscore", "import", str(path),
+                             "--account", "acme"], env=env, stdout=subprocess.PIPE,
+                            stderr=terminal)
+    os.close(terminal)
+    drawn = bytearray()
+    while True:  # read the terminal while the command runs, so that it never blocks
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the command has closed its end
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(controller)
+    assert proc.returncode == 0, drawn.decode(errors="replace")
+    assert json.loads(out)["accepted"] == 3000
+    text = drawn.decode(errors="replace")
+    assert "history.jsonl" in text
+    assert re.search(r"3,000 events, [\d,]+ events/s", text), text
+    assert "100%" in text
