@@ -186,9 +186,29 @@ def test_timestamp_out_of_range_is_rejected(reason: Reason, value: Any) -> None:
 # -- event ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(EVENT_TYPES))
+#: spec/events.md "Event types" and the seven bounce classes, written out here so that a
+#: type or class dropped from ``event_schema`` fails a test rather than its own cases.
+SPEC_EVENT_TYPES = ["processed", "dropped", "delivered", "deferred", "bounce", "open", "click",
+                    "spamreport", "unsubscribe", "group_unsubscribe", "group_resubscribe",
+                    "account_status_change"]
+SPEC_BOUNCE_CLASSES = ["Invalid Address", "Technical", "Content", "Reputation",
+                       "Frequency/Volume", "Mailbox Unavailable", "Unclassified"]
+
+
+def test_the_schema_holds_exactly_the_specs_types_and_classes() -> None:
+    assert sorted(EVENT_TYPES) == sorted(SPEC_EVENT_TYPES)
+    assert sorted(BOUNCE_CLASSES) == sorted(SPEC_BOUNCE_CLASSES)
+
+
+@pytest.mark.parametrize("name", SPEC_EVENT_TYPES)
 def test_every_event_type_is_stored(one: One, name: str) -> None:
     assert one(event(event=name))["event"] == name
+
+
+@pytest.mark.parametrize("name", SPEC_BOUNCE_CLASSES)
+def test_every_bounce_class_is_stored_as_the_spec_spells_it(one: One, name: str) -> None:
+    row = one(event(event="bounce", type="bounce", bounce_classification=name.upper()))
+    assert row["bounce_class"] == name
 
 
 @pytest.mark.parametrize("alias", ["spam_report", "spam report", "spamreport", "Spam Report"])
