@@ -5,6 +5,9 @@ commands that need only the state store just work."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,6 +39,14 @@ def test_cli_commands_beside_a_running_server(tmp_path: Path):
         assert "--url" in direct.output
         computing = run("compute")
         assert computing.exit_code == 1 and f"process {server.pid}" in computing.output
+        # so do the other commands that write events
+        compacting = run("compact")
+        assert compacting.exit_code == 1 and f"process {server.pid}" in compacting.output
+        demo = run("demo", "--no-serve", "--accounts", "2", "--days", "2")
+        assert demo.exit_code == 1 and f"process {server.pid}" in demo.output
+        worker = subprocess.run([sys.executable, "-m", "seqscore", "worker"], env={
+            **os.environ, **server.env}, capture_output=True, text=True, timeout=60)
+        assert worker.returncode == 1 and f"process {server.pid}" in worker.stderr
         # ... and through it, the import works
         through = run("import", str(history), "--url", server.url, "--key", key)
         assert through.exit_code == 0, through.output
