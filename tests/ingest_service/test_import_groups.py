@@ -9,6 +9,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import duckdb
 import msgspec
 import pyarrow as pa
 import pytest
@@ -16,7 +17,7 @@ from ingest_service_support import CLOSED, event
 
 from seqscore.clock import FrozenClock
 from seqscore.errors import Unavailable
-from seqscore.service.importer import LocalSink, import_file
+from seqscore.service.importer import DUCKDB_ROW_GROUP_ROWS, LocalSink, import_file
 from seqscore.service.services import Services
 from seqscore.settings import Settings
 from seqscore.storage.events import AppendOutcome
@@ -30,11 +31,13 @@ class CountingAppender:
         self._append_many = services.events.append_many
         self.fail = fail
         self.groups: list[int] = []
+        self.rows: list[int] = []  # rows per transaction
         self.lock = threading.Lock()
 
     def __call__(self, batches: Sequence[tuple[pa.Table, bytes | None]]) -> list[AppendOutcome]:
         with self.lock:
             self.groups.append(len(batches))
+            self.rows.append(sum(table.num_rows for table, _ in batches))
         if self.fail:
             raise Unavailable("the event store failed: disk full")
         return self._append_many(batches)
@@ -109,3 +112,44 @@ def test_the_writer_does_not_wait_for_rows_that_cannot_come(services, tmp_path):
     assert report.accepted == 4_100
     assert services.events.count() == 4_100
     assert dt.datetime.now() - started < dt.timedelta(seconds=30)
+
+
+def test_a_group_stays_below_max_rows(services, tmp_path):
+    """A chunk that would take its group to ``max_rows`` goes into the next group."""
+    acme = services.accounts.create_account("acme", email="acme@example.test")
+    append = CountingAppender(services)
+    sink = LocalSink(services.ingest, acme, append, bulk_rows=2_500, max_rows=3_000)
+    try:
+        report = import_file(jsonl(tmp_path / "e.jsonl", 5_000), sink)
+    finally:
+        sink.close()
+    assert (report.accepted, report.rejected, report.duplicates) == (5_000, 0, 0)
+    assert append.rows == [2_000, 2_000, 1_000]  # 4,000 and 3,000 would reach max_rows
+    assert services.events.count() == 5_000
+
+
+def test_an_import_leaves_the_event_store_in_full_row_groups(services, tmp_path):
+    """Transactions below a DuckDB row group fill the table's row groups in order, so the
+    checkpoint has nothing to rewrite: no partial row group inside the table, and no
+    file of twice the data's size (transactions of 125,000 rows left half of it free)."""
+    acme = services.accounts.create_account("acme", email="acme@example.test")
+    count = 2 * DUCKDB_ROW_GROUP_ROWS + 20_000
+    sink = LocalSink(services.ingest, acme, services.events.append_many)
+    try:
+        report = import_file(jsonl(tmp_path / "e.jsonl", count), sink)
+    finally:
+        sink.close()
+    assert report.accepted == count
+    path = services.settings.data_dir / "events.duckdb"
+    services.close()  # checkpoints the write-ahead log into the file
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        row_groups = [n for (n,) in con.execute(
+            "SELECT max(count) FROM pragma_storage_info('events') WHERE column_id = 0 "
+            "GROUP BY row_group_id ORDER BY row_group_id").fetchall()]
+        total, free = con.execute(
+            "SELECT total_blocks, free_blocks FROM pragma_database_size()").fetchone()
+    finally:
+        con.close()
+    assert row_groups == [DUCKDB_ROW_GROUP_ROWS, DUCKDB_ROW_GROUP_ROWS, 20_000]
+    assert free <= total // 10, (free, total)
