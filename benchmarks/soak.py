@@ -600,9 +600,9 @@ def main() -> int:
     parser.add_argument("--duration-s", type=float, default=None,
                         help="measured seconds (default 300; 30 with --quick)")
     parser.add_argument("--warmup-s", type=float, default=None,
-                        help="seconds of the same load before (default 60; 20 with --quick)")
+                        help="seconds of the same load before (default 60; 40 with --quick)")
     parser.add_argument("--quick", action="store_true",
-                        help="20 s warm-up + 30 s, for CI: the same checks")
+                        help="40 s warm-up + 30 s, for CI: the same checks")
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--events-per-s", type=float, default=10_000.0)
     parser.add_argument("--readers", type=int, default=4)
@@ -615,7 +615,7 @@ def main() -> int:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     duration = args.duration_s or (30.0 if args.quick else 300.0)
-    warmup = args.warmup_s if args.warmup_s is not None else (20.0 if args.quick else 60.0)
+    warmup = args.warmup_s if args.warmup_s is not None else (40.0 if args.quick else 60.0)
     every = args.sample_s or (1.0 if args.quick else 2.0)
 
     print(f"machine: {machine_line()}")
