@@ -13,6 +13,7 @@ from ingest_service_support import event
 
 from seqscore.ingest.body import BodyError
 from seqscore.ingest.pool import ParserPool
+from seqscore.ingest.providers import DEFAULT_PROVIDERS
 from seqscore.ingest.webhook import EventParser
 
 KEY = bytes(range(32))
@@ -21,7 +22,7 @@ AT = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
 
 @pytest.fixture
 def pool():
-    opened = ParserPool(2, recipient_key=KEY, raw_cap_bytes=4096)
+    opened = ParserPool(2, recipient_key=KEY, raw_cap_bytes=4096, providers=DEFAULT_PROVIDERS)
     yield opened
     opened.close()
 

@@ -17,18 +17,14 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from seqscore.errors import Unavailable
-from seqscore.ingest.providers import DEFAULT_PROVIDERS
 from seqscore.ingest.webhook import EventParser, ParsedBatch
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
 log = logging.getLogger("seqscore.ingest")
 _parser: EventParser | None = None
@@ -80,7 +76,7 @@ class ParserPool:
     """
 
     def __init__(self, processes: int, *, recipient_key: bytes, raw_cap_bytes: int,
-                 providers: Mapping[str, str] = DEFAULT_PROVIDERS) -> None:
+                 providers: Mapping[str, str]) -> None:
         if processes < 1:
             raise ValueError("a ParserPool needs at least one process")
         use_system_allocator()  # tables arrive here on many threads

@@ -39,7 +39,6 @@ from seqscore.clock import Clock
 from seqscore.errors import Forbidden, NotFound
 from seqscore.ingest import signature
 from seqscore.ingest.pool import ParserPool
-from seqscore.ingest.providers import DEFAULT_PROVIDERS
 from seqscore.ingest.recipients import load_or_create_recipient_key
 from seqscore.ingest.sealing import Sealer, load_or_create_quarantine_key
 from seqscore.ingest.webhook import EventParser, ParsedBatch, Reject
@@ -156,7 +155,7 @@ class IngestService:
     @classmethod
     def from_settings(cls, settings: Settings, *, state: StateStore, clock: Clock,
                       engagement_window_days: int, append: Appender,
-                      providers: Mapping[str, str] = DEFAULT_PROVIDERS) -> IngestService:
+                      providers: Mapping[str, str]) -> IngestService:
         """The service of an installation: its secrets are read from (or created in)
         ``settings.data_dir``; ``providers`` is its domain -> mailbox provider table
         (the scoring model's), used for every event stored from now on."""
