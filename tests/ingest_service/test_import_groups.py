@@ -17,9 +17,10 @@ from ingest_service_support import CLOSED, event
 
 from seqscore.clock import FrozenClock
 from seqscore.errors import Unavailable
-from seqscore.service.importer import DUCKDB_ROW_GROUP_ROWS, LocalSink, import_file
+from seqscore.service.importer import LocalSink, import_file
 from seqscore.service.services import Services
 from seqscore.settings import Settings
+from seqscore.storage.duckdb_events import ROW_GROUP_ROWS
 from seqscore.storage.events import AppendOutcome
 from seqscore_testing import TEST_NOW
 
@@ -133,7 +134,7 @@ def test_an_import_leaves_the_event_store_in_full_row_groups(services, tmp_path)
     checkpoint has nothing to rewrite: no partial row group inside the table, and no
     file of twice the data's size (transactions of 125,000 rows left half of it free)."""
     acme = services.accounts.create_account("acme", email="acme@example.test")
-    count = 2 * DUCKDB_ROW_GROUP_ROWS + 20_000
+    count = 2 * ROW_GROUP_ROWS + 20_000
     sink = LocalSink(services.ingest, acme, services.events.append_many)
     try:
         report = import_file(jsonl(tmp_path / "e.jsonl", count), sink)
@@ -151,5 +152,5 @@ def test_an_import_leaves_the_event_store_in_full_row_groups(services, tmp_path)
             "SELECT total_blocks, free_blocks FROM pragma_database_size()").fetchone()
     finally:
         con.close()
-    assert row_groups == [DUCKDB_ROW_GROUP_ROWS, DUCKDB_ROW_GROUP_ROWS, 20_000]
+    assert row_groups == [ROW_GROUP_ROWS, ROW_GROUP_ROWS, 20_000]
     assert free <= total // 10, (free, total)

@@ -43,21 +43,13 @@ from seqscore.errors import SeqscoreError, Unavailable
 from seqscore.ingest.files import Chunk, ImportFileError, read_events
 from seqscore.service.ingest import IngestReport, IngestService, ManyAppender, PreparedBatch
 from seqscore.service.services import Services
-from seqscore.storage.duckdb_events import EventStoreBusy
+from seqscore.storage.duckdb_events import ROW_GROUP_ROWS, EventStoreBusy
 from seqscore.types import Account
 
 #: Chunks sent before the first answer is awaited: enough to keep every parser busy.
 IN_FLIGHT: Final = 8
-#: Rows of a DuckDB row group. A transaction that inserts a row group's worth or more
-#: has DuckDB write its rows straight into the file as row groups of their own, the
-#: last one partly filled; the checkpoint then merges those partial row groups by
-#: rewriting every row group after them. A 5,000,000-event import in transactions of
-#: 125,000 rows spent seconds on that at its end and left half of the file's blocks
-#: free (1,078 MB for 543 MB of data). Below a row group, the rows go through the
-#: write-ahead log and fill the table's row groups in order.
-DUCKDB_ROW_GROUP_ROWS: Final = 122_880
 #: Rows a local import stores per transaction, when it has that many; a transaction
-#: never reaches ``DUCKDB_ROW_GROUP_ROWS`` (see there).
+#: never reaches a DuckDB row group (``duckdb_events.ROW_GROUP_ROWS`` says why).
 BULK_ROWS: Final = 100_000
 #: Chunks a local import keeps in flight: a group being stored, the next one parsing.
 LOCAL_IN_FLIGHT: Final = 72
@@ -281,7 +273,7 @@ class LocalSink:
 
     def __init__(self, ingest: IngestService, account: Account, append_many: ManyAppender,
                  *, bulk_rows: int = BULK_ROWS,
-                 max_rows: int = DUCKDB_ROW_GROUP_ROWS) -> None:
+                 max_rows: int = ROW_GROUP_ROWS) -> None:
         self._ingest = ingest
         self._account = account
         self._append_many = append_many

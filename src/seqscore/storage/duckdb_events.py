@@ -41,6 +41,14 @@ from seqscore.storage.events import AppendOutcome
 
 TABLE = "events"
 BATCHES = "batches"
+#: Rows of a DuckDB row group. A transaction that appends a row group's worth or more
+#: has DuckDB write its rows straight into the file as row groups of their own, the
+#: last one partly filled; the checkpoint then merges those partial row groups by
+#: rewriting every row group after them. A 5,000,000-event import in transactions of
+#: 125,000 rows spent seconds on that at its end and left half of the file's blocks
+#: free (1,078 MB for 543 MB of data). Below a row group, appended rows go through
+#: the write-ahead log and fill the table's row groups in order.
+ROW_GROUP_ROWS = 122_880
 _BATCH_KEYS = pa.schema([pa.field("batch_key", pa.binary()), pa.field("account_id", pa.int64()),
                          pa.field("received_at", pa.timestamp("us", tz="UTC")),
                          pa.field("events", pa.int64())])
