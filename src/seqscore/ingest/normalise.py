@@ -32,7 +32,9 @@ EVENT_NAMES: Final[dict[str, str]] = {name: name for name in EVENT_TYPES} | {
     "spam report": "spamreport",
 }
 
-_BOUNCE_CLASSES: dict[str, str] = {name.lower(): name for name in BOUNCE_CLASSES} | {
+#: Bounce class as sent, lower-cased -> as stored (see ``bounce_class``).
+BOUNCE_CLASS_SPELLINGS: Final[dict[str, str]] = {
+    name.lower(): name for name in BOUNCE_CLASSES} | {
     "technical failure": "Technical",
     "frequency or volume too high": "Frequency/Volume",
 }
@@ -155,7 +157,7 @@ def bounce_class(value: object) -> str | None:
     High`` reads ``Frequency/Volume``; inner whitespace is collapsed.
     """
     if type(value) is str:
-        return _BOUNCE_CLASSES.get(value.lower()) or _BOUNCE_CLASSES.get(
+        return BOUNCE_CLASS_SPELLINGS.get(value.lower()) or BOUNCE_CLASS_SPELLINGS.get(
             " ".join(value.split()).lower())
     return None
 
