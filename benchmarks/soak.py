@@ -70,7 +70,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -476,28 +476,34 @@ def growth(samples: list[Sample], duration: float) -> list[Growth]:
     out = []
     for what, name in (("RSS, server process", "rss_main"),
                        ("RSS, server + parser processes", "rss_tree")):
-        a = max(getattr(s, name) for s in first)
-        b = max(getattr(s, name) for s in last)
-        low_a = min(getattr(s, name) for s in first)
-        low_b = min(getattr(s, name) for s in last)
-        peak_flat = b <= a * (1 + RSS_TOLERANCE)
-        trough_flat = low_b <= low_a * (1 + RSS_TOLERANCE)
-        out.append(Growth(what, a, b, peak_flat or trough_flat,
-                          f"peaks {a / 2**20:,.0f} -> {b / 2**20:,.0f} MiB ({(b / a - 1):+.1%}), "
-                          f"troughs {low_a / 2**20:,.0f} -> {low_b / 2**20:,.0f} MiB "
-                          f"({(low_b / low_a - 1):+.1%}); limit +{RSS_TOLERANCE:.0%} on "
-                          f"either"))
+        peaks, troughs, flat = _extremes(first, last, name,
+                                         lambda a, b: b <= a * (1 + RSS_TOLERANCE))
+        out.append(Growth(what, peaks[0], peaks[1], flat,
+                          f"peaks {_mib_change(*peaks)}, troughs {_mib_change(*troughs)}; "
+                          f"limit +{RSS_TOLERANCE:.0%} on either"))
     for what, name in (("open fds, server process", "fds_main"),
                        ("open fds, server + parser processes", "fds_tree")):
-        a = max(getattr(s, name) for s in first)
-        b = max(getattr(s, name) for s in last)
-        low_a = min(getattr(s, name) for s in first)
-        low_b = min(getattr(s, name) for s in last)
-        out.append(Growth(what, a, b, b <= a + FD_TOLERANCE or low_b <= low_a + FD_TOLERANCE,
-                          f"peaks {a:.0f} -> {b:.0f} ({b - a:+.0f}), troughs {low_a:.0f} -> "
-                          f"{low_b:.0f} ({low_b - low_a:+.0f}); limit +{FD_TOLERANCE} on "
-                          f"either"))
+        peaks, troughs, flat = _extremes(first, last, name,
+                                         lambda a, b: b <= a + FD_TOLERANCE)
+        out.append(Growth(what, peaks[0], peaks[1], flat,
+                          f"peaks {peaks[0]:.0f} -> {peaks[1]:.0f} ({peaks[1] - peaks[0]:+.0f}), "
+                          f"troughs {troughs[0]:.0f} -> {troughs[1]:.0f} "
+                          f"({troughs[1] - troughs[0]:+.0f}); limit +{FD_TOLERANCE} on either"))
     return out
+
+
+def _extremes(first: list[Sample], last: list[Sample], name: str,
+              within: Callable[[float, float], bool],
+              ) -> tuple[tuple[float, float], tuple[float, float], bool]:
+    """(first peak, last peak), (first trough, last trough) of the samples' ``name``, and
+    whether the peaks or the troughs stay ``within`` the limit (a leak lifts both)."""
+    peaks = (max(getattr(s, name) for s in first), max(getattr(s, name) for s in last))
+    troughs = (min(getattr(s, name) for s in first), min(getattr(s, name) for s in last))
+    return peaks, troughs, within(*peaks) or within(*troughs)
+
+
+def _mib_change(before: float, after: float) -> str:
+    return f"{before / 2**20:,.0f} -> {after / 2**20:,.0f} MiB ({after / before - 1:+.1%})"
 
 
 # ------------------------------------------------------------------ checks
