@@ -276,8 +276,8 @@ def measure_straightforward(tmp: Path, bodies: list[tuple[str, bytes, int]], cli
 
 def measure_import(tmp: Path, n_events: int, env: dict[str, str]) -> dict[str, Any]:
     """``seqscore import`` of a JSON Lines file of ``n_events`` events, made in ``tmp``
-    and left there (``import_file``) for the floors."""
-    path = import_file(tmp)
+    and left there (``path`` in the result) for the floors."""
+    path = tmp / "history.jsonl"
     t0 = time.perf_counter()
     lines = write_jsonl(path, n_events)
     made = time.perf_counter() - t0
@@ -301,13 +301,9 @@ def measure_import(tmp: Path, n_events: int, env: dict[str, str]) -> dict[str, A
     counts = json.loads(output)
     if counts["accepted"] + counts["rejected"] + counts["duplicates"] != lines:
         raise BenchError(f"import counts {counts} do not add up to {lines} lines")
-    return {"events": lines, "bytes": path.stat().st_size, "seconds": elapsed,
+    return {"path": path, "events": lines, "bytes": path.stat().st_size, "seconds": elapsed,
             "rate": lines / elapsed, "peak_memory": peak, "made_s": made, "counts": counts,
             "cpu_us": sum(cpu.values()) / lines * 1e6}
-
-
-def import_file(tmp: Path) -> Path:
-    return tmp / "history.jsonl"
 
 
 # --------------------------------------------------------------------- main
@@ -367,7 +363,7 @@ def main() -> int:
               f"{imported['rate']:,.0f} events/s; peak memory "
               f"{imported['peak_memory'] / 2**20:,.0f} MiB (PSS, command + parser processes); "
               f"CPU {imported['cpu_us']:.1f} µs/event (all of them)")
-        floors = measure_floors(import_file(tmp), imported["events"], tmp)
+        floors = measure_floors(imported["path"], imported["events"], tmp)
         for floor in floors:
             print(f"floor, DuckDB alone, {floor['name']}: {floor['rows']:,} lines in "
                   f"{floor['seconds']:.1f}s = {floor['rate']:,.0f} events/s, CPU "
