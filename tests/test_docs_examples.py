@@ -30,8 +30,14 @@ def _blocks(language: str) -> list[str]:
 
 @pytest.fixture
 def live(tmp_path: Path):
-    """A server on the real clock with a parent, a child and 8 days of results."""
-    settings = Settings(data_dir=tmp_path / "data", worker=False)
+    """A server on the real clock with a parent, a child and 9 days of results.
+
+    The examples ask for "yesterday" and "the last 7 days" by the real date. With
+    the default settle delay, yesterday is still open (202) for the first hour of
+    every UTC day, so these tests would fail after midnight; a settle of 0 closes
+    yesterday at midnight and keeps the answer independent of the time of day.
+    """
+    settings = Settings(data_dir=tmp_path / "data", worker=False, settle_minutes=0)
     services = Services.open(settings, clock=SystemClock())
     world = World(services)
     parent = world.account("acme")
