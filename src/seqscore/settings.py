@@ -115,6 +115,9 @@ SETTINGS: tuple[Setting, ...] = (
             "How long a verified API key is trusted without re-reading the state store. A "
             "revocation made through this process takes effect at once; one made through "
             "another process within this many seconds."),
+    Setting("answer_cache_mb", int, 64,
+            "MiB of serialised /v3 answers kept per API process, of the newest results "
+            "only (a write of results or accounts empties it). 0: no cache."),
     Setting("max_body_bytes", int, 8 * MiB,
             "Largest request body accepted (413 above it). SendGrid batches are under 1 MiB."),
     # -- ingest
@@ -202,6 +205,7 @@ class Settings:
     rate_limit_per_minute: int = 600
     rate_limit_store: str = "auto"
     page_limit_max: int = 1000
+    answer_cache_mb: int = 64
     history_days: int = 90
     auth_cache_seconds: float = 5.0
     max_body_bytes: int = 8 * MiB

@@ -1,10 +1,14 @@
-"""A small LRU of serialised 200 answers.
+"""A small LRU of serialised 200 answers, of the newest generation only.
 
 Results change about once a day, while clients poll them. An answer is keyed by
-everything it depends on, including the state store's (results, accounts)
-generations, so a cached answer is never served after the data behind it
-changed: a write anywhere bumps a generation and every older key simply stops
-being asked for.
+everything it depends on, and stored with the state store's (results, accounts)
+generations it was read under. A write anywhere bumps a generation: the first
+answer put under the newer generation empties the cache, since no request will
+ask for an older one again, and an answer read under an older generation than
+the cache's is not kept. So a cached answer is never served after the data
+behind it changed, and the cache holds only answers that can still be served:
+while events stream in and the worker writes results every few seconds, it does
+not fill to its limit with dead answers.
 """
 
 from __future__ import annotations
@@ -19,23 +23,45 @@ T = TypeVar("T")
 
 
 class AnswerCache:
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+    """Answers of one generation, least recently used evicted beyond ``max_bytes``.
+
+    ``generation`` is any value that only grows while the process runs (the
+    state store's counters); a read made later never has a smaller one.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
         self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._generation: tuple[int, ...] | None = None
         self._bytes = 0
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> bytes | None:
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def get(self, key: Hashable, generation: tuple[int, ...]) -> bytes | None:
         with self._lock:
+            if generation != self._generation:
+                return None
             body = self._entries.get(key)
             if body is not None:
                 self._entries.move_to_end(key)
             return body
 
-    def put(self, key: Hashable, body: bytes) -> None:
+    def put(self, key: Hashable, generation: tuple[int, ...], body: bytes) -> None:
         if len(body) > self._max_bytes // 4:
             return
         with self._lock:
+            if self._generation is None or generation > self._generation:
+                self._entries.clear()  # every answer of an older generation is dead
+                self._bytes = 0
+                self._generation = generation
+            elif generation < self._generation:
+                return  # read before the newest write: dead on arrival
             old = self._entries.pop(key, None)
             if old is not None:
                 self._bytes -= len(old)

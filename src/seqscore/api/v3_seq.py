@@ -22,6 +22,7 @@ from seqscore.service.auth import MSG_FORBIDDEN, Caller, resolve_target
 from seqscore.service.seq import Accepted
 from seqscore.service.seq_params import parse_page, parse_range
 from seqscore.service.services import Services
+from seqscore.settings import MiB
 from seqscore.types import Scope
 
 ACCEPTED_BODY = orjson.dumps(
@@ -43,7 +44,7 @@ def authorize(services: Services, request: Request, endpoint: str, scope: str) -
 
 def router(services: Services) -> APIRouter:
     api = APIRouter()
-    cache = AnswerCache()
+    cache = AnswerCache(max_bytes=services.settings.answer_cache_mb * MiB)
     generations = SharedRead(lambda: services.state.generations())
     settings = services.settings
     seq = services.seq
@@ -58,14 +59,15 @@ def router(services: Services) -> APIRouter:
                              history_days=settings.history_days)
         headers = request.state.rate.headers()
         last = min(params.last, seq.last_closed_day())
-        key = ("scores", target.user_id, params.first, last, await generations())
-        body = cache.get(key)
+        key = ("scores", target.user_id, params.first, last)
+        generation = await generations()
+        body = cache.get(key, generation)
         if body is None:
             answer = seq.account_scores(target, params.first, params.last)
             if isinstance(answer, Accepted):
                 return raw_json(ACCEPTED_BODY, 202, headers)
             body = orjson.dumps({"result": answer.entries})
-            cache.put(key, body)
+            cache.put(key, generation, body)
         return raw_json(body, 200, headers)
 
     @api.get("/v3/engagementquality/subusers/scores", tags=["SEQ"],
@@ -82,8 +84,9 @@ def router(services: Services) -> APIRouter:
                             limit_max=settings.page_limit_max)
         headers = request.state.rate.headers()
         key = ("page", target.user_id, params.day, params.limit, params.after_user_id,
-               params.day <= seq.last_closed_day(), await generations())
-        body = cache.get(key)
+               params.day <= seq.last_closed_day())
+        generation = await generations()
+        body = cache.get(key, generation)
         if body is None:
             answer = seq.children_scores(target, params.day, limit=params.limit,
                                          after_user_id=params.after_user_id)
@@ -93,7 +96,7 @@ def router(services: Services) -> APIRouter:
             if answer.next_after_key is not None:
                 content["_metadata"] = {"next_params": {"after_key": answer.next_after_key}}
             body = orjson.dumps(content)
-            cache.put(key, body)
+            cache.put(key, generation, body)
         return raw_json(body, 200, headers)
 
     return api
