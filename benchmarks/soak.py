@@ -47,12 +47,12 @@ Figures and how to read them: docs/performance.md ("Soak"). Everything runs on
    --quick run, which is printed but not enforced: its 30 s cannot tell a leak from
    caches growing with the store; 2 if the set-up failed.
 
-Flat: after the warm-up, the largest or the smallest resident set of the last
-third of the measured period is within +10 % of the first third's (the fd count
-within +10), for the server process and for its tree. Memory rises and falls with each checkpoint
-and computation (a median would depend on where in that cycle a window falls);
-a leak lifts both the peaks and the troughs, while one spike in a short window
-lifts only a peak.
+Flat: after the warm-up, the smallest resident set of the last third of the
+measured period is within +10 % of the first third's (the fd count within +10),
+for the server process and for its tree; the largest are printed beside them.
+Memory rises and falls with each checkpoint and computation (a median would
+depend on where in that cycle a window falls); whatever is kept lifts the
+troughs, while one spike in a short window lifts only a peak.
 """
 
 from __future__ import annotations
@@ -464,12 +464,14 @@ class Growth:
 
 
 def growth(samples: list[Sample], duration: float) -> list[Growth]:
-    """First vs last third of the measured period: RSS flat when its peaks (largest
-    samples) or its troughs (smallest) are within +RSS_TOLERANCE, fds the same within
-    +FD_TOLERANCE. Memory rises and falls with the event store's
+    """First vs last third of the measured period: RSS flat when its troughs (smallest
+    samples) are within +RSS_TOLERANCE, fds the same within +FD_TOLERANCE; peaks
+    (largest) are printed beside them. Memory rises and falls with the event store's
     checkpoints and the worker's computations, and a window's median depends on where
-    in that cycle it falls; a leak raises both the peaks and the troughs, while one
-    spike in a short window (the quick run's thirds are 10 s) raises only a peak."""
+    in that cycle it falls. Whatever is kept (a leak, or a cache filling) lifts the
+    troughs, while one spike in a short window (the quick run's thirds are 10 s)
+    lifts only a peak, and a peak can hide retained memory: the answer cache that
+    filled with dead answers lifted the troughs 17% and the peaks only 8.7%."""
     window = duration / 3
     first = [s for s in samples if 0 <= s.t < window]
     last = [s for s in samples if duration - window <= s.t <= duration]
@@ -482,7 +484,7 @@ def growth(samples: list[Sample], duration: float) -> list[Growth]:
                                          lambda a, b: b <= a * (1 + RSS_TOLERANCE))
         out.append(Growth(what, peaks[0], peaks[1], flat,
                           f"peaks {_mib_change(*peaks)}, troughs {_mib_change(*troughs)}; "
-                          f"limit +{RSS_TOLERANCE:.0%} on either"))
+                          f"limit +{RSS_TOLERANCE:.0%} on the troughs"))
     for what, name in (("open fds, server process", "fds_main"),
                        ("open fds, server + parser processes", "fds_tree")):
         peaks, troughs, flat = _extremes(first, last, name,
@@ -490,7 +492,8 @@ def growth(samples: list[Sample], duration: float) -> list[Growth]:
         out.append(Growth(what, peaks[0], peaks[1], flat,
                           f"peaks {peaks[0]:.0f} -> {peaks[1]:.0f} ({peaks[1] - peaks[0]:+.0f}), "
                           f"troughs {troughs[0]:.0f} -> {troughs[1]:.0f} "
-                          f"({troughs[1] - troughs[0]:+.0f}); limit +{FD_TOLERANCE} on either"))
+                          f"({troughs[1] - troughs[0]:+.0f}); "
+                          f"limit +{FD_TOLERANCE} on the troughs"))
     return out
 
 
@@ -498,10 +501,10 @@ def _extremes(first: list[Sample], last: list[Sample], name: str,
               within: Callable[[float, float], bool],
               ) -> tuple[tuple[float, float], tuple[float, float], bool]:
     """(first peak, last peak), (first trough, last trough) of the samples' ``name``, and
-    whether the peaks or the troughs stay ``within`` the limit (a leak lifts both)."""
+    whether the troughs stay ``within`` the limit."""
     peaks = (max(getattr(s, name) for s in first), max(getattr(s, name) for s in last))
     troughs = (min(getattr(s, name) for s in first), min(getattr(s, name) for s in last))
-    return peaks, troughs, within(*peaks) or within(*troughs)
+    return peaks, troughs, within(*troughs)
 
 
 def _mib_change(before: float, after: float) -> str:
