@@ -9,7 +9,12 @@ import pyarrow as pa
 import pytest
 
 from seqscore.event_schema import EVENT_SCHEMA
-from seqscore.storage.duckdb_events import DuckDBEventStore, EventStoreBusy
+from seqscore.storage.duckdb_events import (
+    DuckDBEventStore,
+    EventStoreBusy,
+    delete_copies,
+    find_copies,
+)
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -102,6 +107,27 @@ def test_incremental_compaction_looks_only_at_days_that_received_events(store):
     assert ids(store) == ["n", "o", "o"]  # the old day's copies wait for a full compaction
     assert store.compact() == 1
     assert ids(store) == ["n", "o"]
+
+
+def test_copies_are_found_beside_the_writer_and_deleted_as_it(store):
+    """The scheduler's pass looks for copies without holding the writer, so appends
+    go on meanwhile; the deletion then sees every row of the copied events as of
+    its own time, keeps the first-ingested one and leaves new copies of other
+    events to the next pass."""
+    early = T0 - dt.timedelta(hours=2)
+    store.append(batch(["a", "b"], ingested_at=early))
+    store.append(batch(["a"]))
+    with store._cursor() as cur:  # the first phase of compact(), as it runs it
+        copied = find_copies(cur, T0 - dt.timedelta(hours=1))
+    assert copied.to_pylist() == [{"account_id": 1, "event_id": "a",
+                                   "day": dt.date(2026, 11, 19)}]
+    store.append(batch(["a", "b"], ingested_at=T0 + dt.timedelta(minutes=1)))  # meanwhile
+    with store._write_lock, store._cursor() as cur:
+        assert delete_copies(cur, copied) == 2  # both later copies of "a"
+    assert ids(store) == ["a", "b", "b"]
+    assert store.sql("SELECT ingested_at FROM events WHERE event_id = 'a'") == [(early,)]
+    assert store.compact(ingested_since=T0 - dt.timedelta(hours=1)) == 1  # b's, next pass
+    assert ids(store) == ["a", "b"]
 
 
 def test_delete_before_removes_old_days(store):

@@ -274,14 +274,15 @@ class DuckDBEventStore:
             return before - kept
 
     def _compact_days(self, ingested_since: dt.datetime) -> int:
+        # Looking for copies groups every row of the days concerned: on a large store
+        # that takes seconds, so it runs beside the writer (appends go on) and only
+        # the deletion of the few copies found holds it.
+        with self._cursor() as cur:
+            copied = find_copies(cur, ingested_since)
+        if not copied.num_rows:
+            return 0
         with self._write_lock, self._cursor() as cur:
-            row = cur.execute(
-                f"DELETE FROM {TABLE} WHERE rowid IN (SELECT rowid FROM ("
-                "SELECT rowid, row_number() OVER (PARTITION BY account_id, event_id "
-                "ORDER BY ingested_at, ts) AS copy "
-                f"FROM {TABLE} WHERE day IN (SELECT DISTINCT day FROM {TABLE} "
-                "WHERE ingested_at >= ?)) WHERE copy > 1)", [ingested_since]).fetchone()
-            return int(row[0]) if row else 0
+            return delete_copies(cur, copied)
 
     def count(self) -> int:
         return int(self.sql(f"SELECT count(*) FROM {TABLE}")[0][0])
@@ -291,3 +292,31 @@ class DuckDBEventStore:
             con, self._con, self._closed = self._con, None, True
         if con is not None:
             con.close()
+
+
+def find_copies(cur: duckdb.DuckDBPyConnection, ingested_since: dt.datetime) -> pa.Table:
+    """The (account_id, event_id, day) stored more than once among the days that
+    received events since ``ingested_since`` (copies of one event share its day).
+    Reads a snapshot: safe beside appends."""
+    return cur.sql(
+        f"SELECT account_id, event_id, day FROM {TABLE} WHERE day IN ("
+        f"SELECT DISTINCT day FROM {TABLE} WHERE ingested_at >= ?) "
+        "GROUP BY account_id, event_id, day HAVING count(*) > 1",
+        params=[ingested_since]).to_arrow_table()
+
+
+def delete_copies(cur: duckdb.DuckDBPyConnection, copied: pa.Table) -> int:
+    """Delete every row of the ``copied`` events but the first ingested (by
+    ``ingested_at``, then ``ts``), looking at all their rows as of now: a copy
+    appended since ``find_copies`` goes too. Run as the writer. Returns how many."""
+    cur.register("_copied", copied)
+    try:
+        row = cur.execute(
+            f"DELETE FROM {TABLE} WHERE rowid IN (SELECT rowid FROM ("
+            "SELECT e.rowid, row_number() OVER (PARTITION BY e.account_id, e.event_id "
+            "ORDER BY e.ingested_at, e.ts) AS copy "
+            f"FROM {TABLE} e JOIN _copied c USING (account_id, event_id, day) "
+            "WHERE e.day IN (SELECT DISTINCT day FROM _copied)) WHERE copy > 1)").fetchone()
+    finally:
+        cur.unregister("_copied")
+    return int(row[0]) if row else 0
