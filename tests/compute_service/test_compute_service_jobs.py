@@ -165,7 +165,12 @@ class InFlight:
     computed, fails the test on an overlap, and re-queues each pair once while it
     runs (late events), so that a pending twin of a running job exists. The first
     computation of a pair in ``slow`` takes long: its twin is the first twin queued,
-    so the other runner, done with everything else, meets it while it runs."""
+    so the other runner, done with everything else, meets it while it runs.
+
+    A pair stops counting as running when its jobs are completed (``completing``
+    wraps ``StateStore.complete_jobs``), before the commit that lets the other runner
+    claim its twin: counting it until ``_compute`` returned would record the other
+    runner's rightful claim, made in between, as an overlap."""
 
     def __init__(self, state: StateStore, slow: set[tuple[int, dt.date]]) -> None:
         self.state = state
@@ -175,13 +180,16 @@ class InFlight:
         self.computed: Counter[tuple[int, dt.date]] = Counter()
         self.overlaps: list[tuple[int, dt.date]] = []
         self.requeued: set[tuple[int, dt.date]] = set()
+        self.in_flight: dict[int, tuple[int, dt.date]] = {}  # job_id -> pair
         self.original = JobRunner._compute
+        self.original_complete = StateStore.complete_jobs
 
     def __call__(self, runner: JobRunner, claimed: list[Job]) -> None:
         pairs = [(j.account_id, j.day) for j in claimed]
         with self.lock:
             self.overlaps += [p for p in pairs if self.running[p]]
             self.running.update(pairs)
+            self.in_flight.update({j.job_id: (j.account_id, j.day) for j in claimed})
             fresh = [p for p in pairs if p not in self.requeued]
             self.requeued.update(fresh)
         try:
@@ -190,9 +198,18 @@ class InFlight:
             time.sleep(0.6 if self.slow.intersection(fresh) else 0.005)
             self.original(runner, claimed)
         finally:
-            with self.lock:
-                self.running.subtract(pairs)
-                self.computed.update(pairs)
+            self._finish([j.job_id for j in claimed])
+
+    def completing(self, state: StateStore, job_ids: Sequence[int], *,
+                   now: dt.datetime) -> None:
+        self._finish(job_ids)
+        self.original_complete(state, job_ids, now=now)
+
+    def _finish(self, job_ids: Sequence[int]) -> None:
+        with self.lock:
+            pairs = [self.in_flight.pop(i) for i in job_ids if i in self.in_flight]
+            self.running.subtract(pairs)
+            self.computed.update(pairs)
 
 
 def test_two_runners_never_compute_one_job_at_once(
@@ -206,6 +223,8 @@ def test_two_runners_never_compute_one_job_at_once(
     in_flight = InFlight(services.state, slow={pairs[0]})
     monkeypatch.setattr(JobRunner, "_compute",
                         lambda self, claimed: in_flight(self, claimed))
+    monkeypatch.setattr(StateStore, "complete_jobs", lambda self, job_ids, *, now:
+                        in_flight.completing(self, job_ids, now=now))
     # a second store object: its own connection pool, as another process would have
     other = StateStore(create_state_engine(state_url))
     runners = [runner(services, batch_size=1), runner(services, state=other, batch_size=2)]
