@@ -81,18 +81,9 @@ def serve(host: str | None, port: int | None, no_worker: bool, data_dir: Path | 
 def worker(data_dir: Path | None) -> None:
     """Run only the job worker and scheduler (scale-out: next to `serve --no-worker`)."""
     settings = _settings(data_dir)
-    from seqscore.server import configure_logging
-    from seqscore.service.worker import Worker
+    from seqscore.server import run_worker
 
-    log_writer = configure_logging(settings)
-    services = _open(settings)
-    try:
-        Worker(services).run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        services.close()
-        log_writer.stop()
+    run_worker(settings)
 
 
 @main.command()

@@ -7,6 +7,14 @@ size of the request line and headers (431), a deadline for the headers (a slow
 sender is disconnected) and one for the body (408), and a JSON 503 beyond the
 connection limit. Every such answer is in SendGrid's error shape and closes the
 connection.
+
+``run`` and ``run_worker`` are the two long-running processes (``seqscore serve``,
+``seqscore worker``). Both stop gracefully on SIGINT or SIGTERM (what systemd,
+Docker and Kubernetes send): the API finishes its requests, a worker its current
+round, and the stores are closed. Neither turns the signal into a
+``KeyboardInterrupt``: raised at whatever line the process happens to be on, it
+can land inside a garbage-collector callback, where Python prints it as an
+"Exception ignored" traceback and drops it, so the process would not even stop.
 """
 
 from __future__ import annotations
@@ -16,7 +24,10 @@ import gc
 import logging
 import logging.handlers
 import queue
+import signal
+import threading
 from collections.abc import Awaitable, Callable
+from types import FrameType
 from typing import Any
 
 import orjson
@@ -254,19 +265,89 @@ def server_config(app: Any, settings: Settings) -> uvicorn.Config:
         timeout_keep_alive=settings.http_keep_alive_seconds)
 
 
+STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+
+log = logging.getLogger("seqscore.server")
+
+
+def _interrupt(signum: int) -> None:
+    """What an unhandled stop signal does by default, as an exception ``run`` and
+    ``run_worker`` turn into a clean exit after closing the stores."""
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
+
+
+def _quiet_after_shutdown(server: uvicorn.Server) -> None:
+    """Handle SIGINT and SIGTERM outside uvicorn's own handlers.
+
+    uvicorn handles both while it serves (a graceful shutdown) and, once shut down,
+    raises the signal again to whatever handler was there before it: Python's
+    default turns that into a ``KeyboardInterrupt`` at an arbitrary line. This
+    handler ignores the signal uvicorn already acted on, and interrupts as by
+    default when uvicorn was not serving (still starting up)."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if not server.should_exit:
+            _interrupt(signum)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    """Make the first SIGINT or SIGTERM call ``stop`` (in a thread: an Event cannot
+    safely be set, nor a line logged, from inside a handler); a second one
+    interrupts at once, as by default."""
+
+    def stopping(signum: int) -> None:
+        log.info("%s received: stopping after the current round (again to interrupt)",
+                 signal.Signals(signum).name)
+        stop()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, lambda signum, frame: _interrupt(signum))
+        threading.Thread(target=stopping, args=(signum,), name="seqscore-stop").start()
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+
+
 def run(settings: Settings) -> None:
+    """``seqscore serve``: the API, and the worker unless ``settings.worker`` is off."""
     log_writer = configure_logging(settings)
     services = Services.open(settings)
     _ = services.ingest  # the server owns the event store (one writer process) from the start
     app = create_app(services, background=background_tasks(settings))
     freeze_heap()
     server = uvicorn.Server(server_config(app, settings))
+    _quiet_after_shutdown(server)
     try:
         server.run()
-    except KeyboardInterrupt:  # pragma: no cover - as uvicorn.run
+    except (KeyboardInterrupt, SystemExit):  # a signal while starting up
         pass
     finally:
         services.close()
         log_writer.stop()
     if not server.started:
         raise SystemExit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run exits with
+
+
+def run_worker(settings: Settings) -> None:
+    """``seqscore worker``: the job worker and scheduler, in the foreground."""
+    log_writer = configure_logging(settings)
+    try:
+        services = Services.open(settings)
+        try:
+            worker = Worker(services)
+            _stop_on_signals(worker.stop)
+            log.info("worker %s started", worker.id)
+            worker.run()
+            log.info("worker %s stopped", worker.id)
+        except KeyboardInterrupt:  # a second signal: stop now
+            pass
+        finally:
+            services.close()
+    finally:
+        log_writer.stop()
