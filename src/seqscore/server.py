@@ -325,7 +325,7 @@ def run(settings: Settings) -> None:
     _quiet_after_shutdown(server)
     try:
         server.run()
-    except (KeyboardInterrupt, SystemExit):  # a signal while starting up
+    except KeyboardInterrupt:  # Ctrl-C while starting up (SIGTERM exits 143)
         pass
     finally:
         services.close()
