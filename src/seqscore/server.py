@@ -11,7 +11,7 @@ connection.
 ``run`` and ``run_worker`` are the two long-running processes (``seqscore serve``,
 ``seqscore worker``). Both stop gracefully on SIGINT or SIGTERM (what systemd,
 Docker and Kubernetes send): the API finishes its requests, a worker its current
-round, and the stores are closed. Neither turns the signal into a
+round, and the stores are closed. Neither turns the first signal into a
 ``KeyboardInterrupt``: raised at whatever line the process happens to be on, it
 can land inside a garbage-collector callback, where Python prints it as an
 "Exception ignored" traceback and drops it, so the process would not even stop.
@@ -271,15 +271,16 @@ log = logging.getLogger("seqscore.server")
 
 
 def _interrupt(signum: int) -> None:
-    """What an unhandled stop signal does by default, as an exception ``run`` and
-    ``run_worker`` turn into a clean exit after closing the stores."""
+    """What a stop signal does by default, as an exception that lets ``run`` and
+    ``run_worker`` close the stores on the way out: SIGINT a ``KeyboardInterrupt``
+    (exit 0), SIGTERM exit status 143."""
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise SystemExit(128 + signum)
 
 
 def _quiet_after_shutdown(server: uvicorn.Server) -> None:
-    """Handle SIGINT and SIGTERM outside uvicorn's own handlers.
+    """Handle SIGINT and SIGTERM beneath uvicorn's own handlers.
 
     uvicorn handles both while it serves (a graceful shutdown) and, once shut down,
     raises the signal again to whatever handler was there before it: Python's
