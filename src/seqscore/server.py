@@ -279,6 +279,11 @@ def _interrupt(signum: int) -> None:
     raise SystemExit(128 + signum)
 
 
+def _on_stop_signals(handler: Callable[[int, FrameType | None], None]) -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+
+
 def _quiet_after_shutdown(server: uvicorn.Server) -> None:
     """Handle SIGINT and SIGTERM beneath uvicorn's own handlers.
 
@@ -292,8 +297,7 @@ def _quiet_after_shutdown(server: uvicorn.Server) -> None:
         if not server.should_exit:
             _interrupt(signum)
 
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, handler)
+    _on_stop_signals(handler)
 
 
 def _stop_on_signals(stop: Callable[[], None]) -> None:
@@ -307,12 +311,10 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
         stop()
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, lambda signum, frame: _interrupt(signum))
+        _on_stop_signals(lambda signum, frame: _interrupt(signum))
         threading.Thread(target=stopping, args=(signum,), name="seqscore-stop").start()
 
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, handler)
+    _on_stop_signals(handler)
 
 
 def run(settings: Settings) -> None:
